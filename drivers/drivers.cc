@@ -1,0 +1,1 @@
+// The drivers library is assembled from its subfolders (see CMakeLists.txt).
