@@ -1,0 +1,1 @@
+// The detect library is assembled from its subfolders (see CMakeLists.txt).
