@@ -37,17 +37,6 @@ json Parse(const std::optional<mqtt::Message>& m) {
   return json::parse(m->payload, nullptr, false);
 }
 
-// Retained messages a fresh subscriber gets for `pattern` within `wait`.
-std::map<std::string, std::string> Retained(const test::MosquittoBroker& broker, const std::string& pattern,
-                                            milliseconds wait = milliseconds(700)) {
-  auto probe = test::MqttProbe::Connect(broker, {pattern});
-  std::map<std::string, std::string> out;
-  if (!probe.ok()) return out;
-  std::this_thread::sleep_for(wait);
-  for (const auto& m : (*probe)->Messages(pattern)) out[m.topic] = m.payload;
-  return out;
-}
-
 class BridgeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -135,7 +124,7 @@ TEST_F(BridgeTest, JoinInterviewPublishesEventsDevicesAndValidDiscovery) {
     if (m.topic.find("_0x00124b00deadbeef/") == std::string::npos) configs.push_back(m);
   }
   ASSERT_EQ(configs.size(), 24u) << probe_->Dump();
-  EXPECT_EQ(Retained(*broker_, "homeassistant/#").size(), 30u);
+  EXPECT_EQ(test::RetainedMessages(*broker_, "homeassistant/#").size(), 30u);
   std::set<std::string> components;
   for (const auto& m : configs) {
     const std::string component = m.topic.substr(14, m.topic.find('/', 14) - 14);
@@ -146,7 +135,7 @@ TEST_F(BridgeTest, JoinInterviewPublishesEventsDevicesAndValidDiscovery) {
   EXPECT_EQ(components, (std::set<std::string>{"sensor", "binary_sensor", "switch", "light"}));
 
   // bridge/devices is retained and lists the coordinator and all five devices.
-  auto devices = Retained(*broker_, "zigbee2mqtt/bridge/devices");
+  auto devices = test::RetainedMessages(*broker_, "zigbee2mqtt/bridge/devices");
   ASSERT_TRUE(devices.count("zigbee2mqtt/bridge/devices"));
   json list = json::parse(devices["zigbee2mqtt/bridge/devices"]);
   ASSERT_EQ(list.size(), 6u);
@@ -164,7 +153,7 @@ TEST_F(BridgeTest, ReportsBecomeStateJsonAndMetrics) {
   EXPECT_EQ(s["humidity"], 40);
   EXPECT_EQ(s["linkquality"], 120);
   EXPECT_TRUE(s.contains("pressure") && s["pressure"].is_null());  // discovered, not reported yet
-  EXPECT_EQ(Retained(*broker_, "zigbee2mqtt/climate").size(), 1u);  // retain_state defaults to true
+  EXPECT_EQ(test::RetainedMessages(*broker_, "zigbee2mqtt/climate").size(), 1u);  // retain_state defaults to true
   // The cached state is merged: a later report keeps earlier keys.
   net_.Report(kClimate, {{"pressure", 1013}}, 110);
   auto merged = probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("pressure":1013)"));
@@ -332,7 +321,7 @@ TEST_F(BridgeTest, RenameAndRemoveCleanUpRetainedTopics) {
   net_.Join("smart_plug", kPlug, "plug");
   net_.Report(kPlug, {{"state", "ON"}, {"power", 12.5}}, 150);
   ASSERT_TRUE(probe_->WaitFor("zigbee2mqtt/plug", test::PayloadContains("12.5")));
-  ASSERT_EQ(Retained(*broker_, "zigbee2mqtt/plug").size(), 1u);
+  ASSERT_EQ(test::RetainedMessages(*broker_, "zigbee2mqtt/plug").size(), 1u);
 
   json r = Request("device/rename", {{"from", "plug"}, {"to", "kitchen/plug"}, {"homeassistant_rename", true}});
   ASSERT_EQ(r["status"], "ok") << r;
@@ -340,9 +329,9 @@ TEST_F(BridgeTest, RenameAndRemoveCleanUpRetainedTopics) {
   EXPECT_EQ(net_.Find(kPlug)->friendly_name, "kitchen/plug");
   auto renamed = probe_->WaitFor("zigbee2mqtt/kitchen/plug", test::PayloadContains("12.5"));
   ASSERT_TRUE(renamed) << probe_->Dump();
-  EXPECT_TRUE(Retained(*broker_, "zigbee2mqtt/plug").empty());
-  EXPECT_TRUE(Retained(*broker_, "zigbee2mqtt/plug/availability").empty());
-  auto retained = Retained(*broker_, "homeassistant/#");
+  EXPECT_TRUE(test::RetainedMessages(*broker_, "zigbee2mqtt/plug").empty());
+  EXPECT_TRUE(test::RetainedMessages(*broker_, "zigbee2mqtt/plug/availability").empty());
+  auto retained = test::RetainedMessages(*broker_, "homeassistant/#");
   const std::string sw = std::string("homeassistant/switch/") + kPlug + "/switch/config";
   ASSERT_TRUE(retained.count(sw));
   EXPECT_EQ(json::parse(retained[sw])["command_topic"], "zigbee2mqtt/kitchen/plug/set");
@@ -357,14 +346,14 @@ TEST_F(BridgeTest, RenameAndRemoveCleanUpRetainedTopics) {
   ASSERT_EQ(r["status"], "ok") << r;
   EXPECT_EQ(r["data"], json::parse(R"({"id":"kitchen/plug","block":false,"force":true,"keep_config":false,"clear_cache":false})"));
   EXPECT_FALSE(net_.Find(kPlug));
-  EXPECT_TRUE(Retained(*broker_, "zigbee2mqtt/kitchen/#").empty());
-  for (const auto& [topic, payload] : Retained(*broker_, "homeassistant/#")) {
+  EXPECT_TRUE(test::RetainedMessages(*broker_, "zigbee2mqtt/kitchen/#").empty());
+  for (const auto& [topic, payload] : test::RetainedMessages(*broker_, "homeassistant/#")) {
     EXPECT_EQ(topic.find(kPlug), std::string::npos) << topic << " still retained";
   }
   EXPECT_FALSE(MetricValue(registry_, "edged_zigbee_linkquality", {{"device", "kitchen/plug"}}));
   // A removed device is unknown afterwards.
   EXPECT_EQ(Request("device/remove", {{"id", "kitchen/plug"}})["status"], "error");
-  auto devices = json::parse(Retained(*broker_, "zigbee2mqtt/bridge/devices")["zigbee2mqtt/bridge/devices"]);
+  auto devices = json::parse(test::RetainedMessages(*broker_, "zigbee2mqtt/bridge/devices")["zigbee2mqtt/bridge/devices"]);
   EXPECT_EQ(devices.size(), 1u);  // the coordinator
 }
 
@@ -377,7 +366,7 @@ TEST_F(BridgeTest, DeviceLeaveClearsItsTopics) {
   auto left = probe_->WaitFor("zigbee2mqtt/bridge/event", test::PayloadContains("device_leave"));
   ASSERT_TRUE(left) << probe_->Dump();
   EXPECT_EQ(Parse(left)["data"]["friendly_name"], "door");
-  EXPECT_TRUE(Retained(*broker_, "zigbee2mqtt/door").empty());
+  EXPECT_TRUE(test::RetainedMessages(*broker_, "zigbee2mqtt/door").empty());
 }
 
 TEST_F(BridgeTest, BrokerRestartReannouncesEverything) {
@@ -429,7 +418,7 @@ TEST_F(BridgeTest, AvailabilityFollowsLastSeenWithMainsAndBatteryTimeouts) {
   auto offline = probe_->WaitFor("zigbee2mqtt/plug/availability", test::PayloadIs(R"({"state":"offline"})"),
                                  milliseconds(4000));
   ASSERT_TRUE(offline) << probe_->Dump();
-  EXPECT_EQ(Retained(*broker_, "zigbee2mqtt/plug/availability")["zigbee2mqtt/plug/availability"], R"({"state":"offline"})");
+  EXPECT_EQ(test::RetainedMessages(*broker_, "zigbee2mqtt/plug/availability")["zigbee2mqtt/plug/availability"], R"({"state":"offline"})");
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_device_available", {{"device", "plug"}}), 0);
   // The battery device keeps its longer timeout.
   EXPECT_FALSE(probe_->WaitFor("zigbee2mqtt/door/availability", test::PayloadIs(R"({"state":"offline"})"),
@@ -438,7 +427,7 @@ TEST_F(BridgeTest, AvailabilityFollowsLastSeenWithMainsAndBatteryTimeouts) {
   net_.Report(kPlug, {{"power", 3}}, 140);
   EXPECT_TRUE(probe_->WaitFor("zigbee2mqtt/plug/availability", test::PayloadIs(R"({"state":"online"})")));
   // Discovery includes the per-device availability topic.
-  auto retained = Retained(*broker_, std::string("homeassistant/switch/") + kPlug + "/switch/config");
+  auto retained = test::RetainedMessages(*broker_, std::string("homeassistant/switch/") + kPlug + "/switch/config");
   ASSERT_EQ(retained.size(), 1u);
   json cfg = json::parse(retained.begin()->second);
   EXPECT_EQ(cfg["availability_mode"], "all");

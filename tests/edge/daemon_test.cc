@@ -262,8 +262,10 @@ TEST_F(EdgeDaemon, CamerasLoadThePluginAndPublishFrigateTopics) {
                              "      input: " EDGED_SOURCE_DIR "/../shared/data/video/vtest.avi\n      loop: true\n"
                              "      fps: 5\n");
   StartDaemon();
-  EXPECT_NE(HttpGet(http_port_, "/readyz").body.find("\"cameras\":{\"state\":\"ok\"}"), std::string::npos)
-      << HttpGet(http_port_, "/readyz").body;
+  // The camera reports "not started" until its decode thread has opened the file.
+  EXPECT_TRUE(Eventually([&] {
+    return HttpGet(http_port_, "/readyz").body.find("\"cameras\":{\"state\":\"ok\"}") != std::string::npos;
+  }, 10s)) << HttpGet(http_port_, "/readyz").body;
   EXPECT_TRUE((*probe)->WaitFor("frigate/available", PayloadIs("online"), 10000ms)) << (*probe)->Dump();
   EXPECT_TRUE((*probe)->WaitFor("frigate/events", test::PayloadContains("\"label\":\"person\""), 30000ms))
       << Log();

@@ -1,15 +1,19 @@
 // The edged daemon as a user runs it with `zigbee.serial.port: simulator`: the coordinator starts on the
 // in-process simulator's pty, devices join and are interviewed, and zigbee2mqtt's topics appear on a
 // real mosquitto — device state JSON, HomeAssistant discovery, bridge/devices; /set switches the plug.
-// After a SIGKILL the device database brings every device back.
+// After a SIGKILL the device database brings every device back. The bridge on the real coordinator:
+// every discovery config passes HomeAssistant's schema, the bulb dims, rename and remove clean up
+// retained topics, and a broker restart re-announces everything.
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/bridge/ha_schema.h"
 #include "tests/support/mqtt_test_support.h"
 
 namespace edged {
@@ -138,6 +142,82 @@ TEST_F(ZigbeeDaemon, SimulatorDevicesAppearOnMqttAndObeyCommands) {
   ASSERT_TRUE(late.ok());
   StartDaemon();
   EXPECT_TRUE((*late)->WaitFor("zigbee2mqtt/bridge/devices", InterviewedDevices(5), 15s)) << (*late)->Dump() << Log();
+}
+
+TEST_F(ZigbeeDaemon, BridgeOnTheRealCoordinatorDiscoversCommandsRenamesRemovesAndReannounces) {
+  auto probe = MqttProbe::Connect(*broker_, {"#"});
+  ASSERT_TRUE(probe.ok());
+  StartDaemon();
+  auto devices = (*probe)->WaitFor("zigbee2mqtt/bridge/devices", InterviewedDevices(5), 30s);
+  ASSERT_TRUE(devices.has_value()) << (*probe)->Dump() << "\nlog:\n" << Log();
+  int transaction = 0;
+  const auto request = [&](const std::string& name, json payload) {
+    const std::string tx = "tx" + std::to_string(++transaction);
+    payload["transaction"] = tx;
+    EXPECT_TRUE((*probe)->Publish("zigbee2mqtt/bridge/request/" + name, payload.dump()).ok());
+    auto m = (*probe)->WaitFor("zigbee2mqtt/bridge/response/" + name,
+                               [&](const mqtt::Message& r) { return Parse(r).value("transaction", "") == tx; });
+    EXPECT_TRUE(m.has_value()) << "no response to " << name << "\n" << (*probe)->Dump();
+    return m ? Parse(*m) : json();
+  };
+  // No rejoin of a removed device while this test runs.
+  ASSERT_EQ(request("permit_join", {{"time", 0}})["status"], "ok");
+
+  // Every retained discovery config is valid for HomeAssistant, and each component edged uses is there.
+  // (Configs are published after each interview; wait until the last device's switch/light are in.)
+  const std::string plug = FindDevice(**probe, "plug");
+  const std::string bulb = FindDevice(**probe, "bulb");
+  ASSERT_FALSE(plug.empty() || bulb.empty()) << devices->payload;
+  ASSERT_TRUE((*probe)->WaitFor("homeassistant/light/" + bulb + "/light/config", {}, 10s)) << (*probe)->Dump();
+  std::set<std::string> components;
+  for (const auto& [topic, payload] : test::RetainedMessages(*broker_, "homeassistant/#")) {
+    const std::string component = topic.substr(14, topic.find('/', 14) - 14);
+    components.insert(component);
+    for (const auto& problem : test::CheckHomeAssistantDiscovery(component, json::parse(payload))) {
+      ADD_FAILURE() << topic << ": " << problem;
+    }
+  }
+  for (const char* c : {"sensor", "binary_sensor", "switch", "light"}) EXPECT_TRUE(components.count(c)) << c;
+
+  // The bulb dims: the device reports its new level and the state JSON carries it.
+  ASSERT_TRUE((*probe)->Publish("zigbee2mqtt/" + bulb + "/set", R"({"brightness":128,"transition":2})").ok());
+  ASSERT_TRUE((*probe)->WaitFor("zigbee2mqtt/" + bulb, [](const mqtt::Message& m) {
+    json state = Parse(m);
+    return state.is_object() && state["brightness"] == 128 && state["state"] == "ON";
+  })) << (*probe)->Dump() << "\nlog:\n" << Log();
+
+  // Rename: the old retained state goes, commands work under the new name, discovery follows.
+  ASSERT_TRUE((*probe)->WaitFor("zigbee2mqtt/" + plug, {}, 10s));
+  json renamed = request("device/rename", {{"from", plug}, {"to", "kitchen/plug"}, {"homeassistant_rename", true}});
+  ASSERT_EQ(renamed["status"], "ok") << renamed;
+  EXPECT_TRUE(test::RetainedMessages(*broker_, "zigbee2mqtt/" + plug).empty());
+  const std::string switch_config = "homeassistant/switch/" + plug + "/switch/config";
+  auto retained = test::RetainedMessages(*broker_, switch_config);
+  ASSERT_TRUE(retained.count(switch_config));
+  EXPECT_EQ(json::parse(retained[switch_config])["command_topic"], "zigbee2mqtt/kitchen/plug/set");
+  ASSERT_TRUE((*probe)->Publish("zigbee2mqtt/kitchen/plug/set", R"({"state":"ON"})").ok());
+  ASSERT_TRUE((*probe)->WaitFor("zigbee2mqtt/kitchen/plug", test::PayloadContains(R"("state":"ON")")))
+      << (*probe)->Dump();
+
+  // Remove: every retained topic of the device is cleared.
+  json removed = request("device/remove", {{"id", "kitchen/plug"}, {"force", true}});
+  ASSERT_EQ(removed["status"], "ok") << removed;
+  EXPECT_TRUE(test::RetainedMessages(*broker_, "zigbee2mqtt/kitchen/#").empty());
+  for (const auto& [topic, payload] : test::RetainedMessages(*broker_, "homeassistant/#")) {
+    EXPECT_EQ(topic.find(plug), std::string::npos) << topic << " is still retained";
+  }
+
+  // A broker restart (it forgets every retained message): edged reconnects and re-announces.
+  probe->reset();
+  ASSERT_TRUE(broker_->Restart().ok());
+  auto after = MqttProbe::Connect(*broker_, {"#"});
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE((*after)->WaitFor("zigbee2mqtt/bridge/state", test::PayloadIs(R"({"state":"online"})"), 15s))
+      << (*after)->Dump() << "\nlog:\n" << Log();
+  EXPECT_TRUE((*after)->WaitFor("zigbee2mqtt/bridge/devices", InterviewedDevices(4), 5s)) << (*after)->Dump();
+  EXPECT_TRUE((*after)->WaitFor("homeassistant/light/" + bulb + "/light/config", {}, 5s)) << (*after)->Dump();
+  EXPECT_TRUE((*after)->WaitFor("zigbee2mqtt/" + bulb, test::PayloadContains(R"("brightness":128)"), 5s));
+  EXPECT_FALSE((*after)->WaitFor("homeassistant/switch/" + plug + "/switch/config", {}, 1s));
 }
 
 }  // namespace

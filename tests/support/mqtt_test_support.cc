@@ -345,6 +345,16 @@ std::function<bool(const mqtt::Message&)> PayloadContains(std::string text) {
   return [text = std::move(text)](const mqtt::Message& m) { return m.payload.find(text) != std::string::npos; };
 }
 
+std::map<std::string, std::string> RetainedMessages(const MosquittoBroker& broker, const std::string& pattern,
+                                                    milliseconds wait) {
+  std::map<std::string, std::string> out;
+  auto probe = MqttProbe::Connect(broker, {pattern});
+  if (!probe.ok()) return out;
+  std::this_thread::sleep_for(wait);
+  for (const auto& m : (*probe)->Messages(pattern)) out[m.topic] = m.payload;
+  return out;
+}
+
 struct MqttProbe::State {
   mosquitto* mosq = nullptr;
   bool loop_started = false;

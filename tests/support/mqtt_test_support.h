@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -177,5 +178,10 @@ class MqttProbe {
   MqttProbe();
   std::unique_ptr<State> state_;
 };
+
+// What the broker retains under `pattern`, topic → payload: a fresh probe subscribes and collects for
+// `wait` (retained messages arrive right after the subscription).
+std::map<std::string, std::string> RetainedMessages(const MosquittoBroker& broker, const std::string& pattern,
+                                                    milliseconds wait = milliseconds(700));
 
 }  // namespace edged::test
