@@ -273,8 +273,12 @@ struct ZnpSimulator::Impl {
     }
   }
 
-  void Areq(std::chrono::milliseconds delay, Subsystem s, std::string_view name, Fields f) {
-    After(delay, [this, s, name = std::string(name), f = std::move(f)] { SendMsg(s, name, Direction::kRequest, f); });
+  void Areq(std::chrono::milliseconds delay, Subsystem s, std::string_view name, Fields f,
+            std::function<void()> sent = {}) {
+    After(delay, [this, s, name = std::string(name), f = std::move(f), sent = std::move(sent)] {
+      SendMsg(s, name, Direction::kRequest, f);
+      if (sent) sent();
+    });
   }
 
   // ---- network state ----
@@ -343,13 +347,15 @@ struct ZnpSimulator::Impl {
     return nullptr;
   }
 
-  void IncomingZcl(Device& d, std::uint16_t cluster, const zcl::Frame& frame) {
+  // `sent` (optional) runs right after the frame's bytes were written.
+  void IncomingZcl(Device& d, std::uint16_t cluster, const zcl::Frame& frame, std::function<void()> sent = {}) {
     if (d.info.silent || !d.info.joined) return;
     const Bytes data = zcl::EncodeFrame(frame);
     Areq(options.response_delay, Subsystem::kAF, "incomingMsg",
          {{"groupid", 0u}, {"clusterid", cluster}, {"srcaddr", d.info.nwk}, {"srcendpoint", d.ep.id},
           {"dstendpoint", 1u}, {"wasbroadcast", 0u}, {"linkquality", d.lqi}, {"securityuse", 0u},
-          {"timestamp", 0u}, {"transseqnumber", 0u}, {"data", data}});
+          {"timestamp", 0u}, {"transseqnumber", 0u}, {"data", data}},
+         std::move(sent));
   }
 
   void Report(Device& d, std::uint16_t cluster, std::vector<std::uint16_t> ids) {
@@ -361,7 +367,12 @@ struct ZnpSimulator::Impl {
     if (recs.empty()) return;
     zcl::Frame f{{zcl::FrameKind::kGlobal, false, true, true, 0, ++d.seq, zcl::global::kReportAttributes},
                  zcl::EncodeAttributeRecords(recs)};
-    IncomingZcl(d, cluster, f);
+    std::function<void()> sent;
+    if (cluster == zc::kTemperature && options.temperature_report_sent) {
+      const auto centi = static_cast<std::int64_t>(*d.attrs[{zc::kTemperature, za::kMeasuredValue}].AsNumber());
+      sent = [this, ieee = d.info.ieee, centi] { options.temperature_report_sent(ieee, centi); };
+    }
+    IncomingZcl(d, cluster, f, std::move(sent));
   }
 
   void ReportAll(Device& d) {
@@ -397,7 +408,14 @@ struct ZnpSimulator::Impl {
         it->second.v = static_cast<std::uint64_t>(v);
       }
     };
-    bump(zc::kTemperature, za::kMeasuredValue, step(rng), 1500, 3000);
+    if (options.temperature_report_sent) {
+      if (auto t = d.attrs.find({zc::kTemperature, za::kMeasuredValue}); t != d.attrs.end() && t->second.AsNumber()) {
+        const double now = *t->second.AsNumber();
+        t->second.v = static_cast<std::int64_t>(now >= 3000 ? 1500 : now + 1);
+      }
+    } else {
+      bump(zc::kTemperature, za::kMeasuredValue, step(rng), 1500, 3000);
+    }
     bump(zc::kHumidity, za::kMeasuredValue, step(rng) * 5, 2000, 8000);
     bump(zc::kIlluminance, za::kMeasuredValue, step(rng) * 10, 1, 50000);
     bump(zc::kMetering, za::kCurrentSummationDelivered,

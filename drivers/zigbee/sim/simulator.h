@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,11 @@ struct SimulatorOptions {
   std::chrono::milliseconds join_spacing{150};       // between devices joining once permitted
   std::chrono::milliseconds response_delay{5};       // device answers arrive this long after the request
   std::uint32_t seed = 1;                            // value walks and fault draws are reproducible
+  // Benchmarks: when set, each climate sensor's temperature climbs by 0.01 °C per report (15.00 to
+  // 30.00 °C, then again from 15.00) instead of drifting, so a consumer can tell its reports apart,
+  // and this is called on the simulator's thread right after a temperature report's bytes were
+  // written to the port. It must not block.
+  std::function<void(std::uint64_t ieee, std::int64_t centi_celsius)> temperature_report_sent;
 };
 
 // Faults, changeable at run time.
