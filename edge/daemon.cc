@@ -4,6 +4,7 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <malloc.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -338,6 +339,9 @@ void Daemon::Impl::ScheduleStatus() {
       systemd_.Status(status);
       last_status_ = status;
     }
+    // Bursts (200 interviews, a re-announce of every discovery config) free megabytes that glibc keeps
+    // in its arenas; hand the free pages back so resident memory follows the live heap (< 1 ms).
+    malloc_trim(0);
     ScheduleStatus();
   });
 }

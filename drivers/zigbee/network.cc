@@ -21,6 +21,7 @@
 #include "base/logging.h"
 #include "drivers/serial/link.h"
 #include "drivers/zigbee/device_db.h"
+#include "drivers/zigbee/device_queues.h"
 #include "drivers/zigbee/sim/simulator.h"
 #include "drivers/zigbee/zcl/clusters.h"
 #include "drivers/zigbee/zcl/convert.h"
@@ -41,6 +42,11 @@ namespace zc = zcl::cluster;
 namespace za = zcl::attr;
 
 // NV items (Z-Stack ZComDef.h), as zigbee-herdsman reads and writes them.
+// Device jobs block on the device's answers; this many may wait at once before others queue.
+constexpr std::size_t kMaxQueueThreads = 16;
+// The coordinator's own start-up sequence runs on a queue of its own (not an IEEE address).
+constexpr char kCoordinatorQueue[] = "coordinator";
+
 constexpr std::uint16_t kNvStartupOption = 0x0003;
 constexpr std::uint16_t kNvNib = 0x0021;
 constexpr std::uint16_t kNvExtendedPanId = 0x002D;
@@ -56,45 +62,6 @@ constexpr std::uint16_t kNvZdoDirectCb = 0x008F;
 constexpr std::uint8_t kDevStateCoordinator = 9;
 
 // A serial job queue on its own thread: one per device, so a sleepy or dead device only delays itself.
-class Executor {
- public:
-  Executor() : thread_([this] { Run(); }) {}
-  ~Executor() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  void Post(std::function<void()> fn) {
-    {
-      std::lock_guard lock(mu_);
-      jobs_.push_back(std::move(fn));
-    }
-    cv_.notify_all();
-  }
-
- private:
-  void Run() {
-    std::unique_lock lock(mu_);
-    while (true) {
-      cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-      if (stop_) return;
-      auto fn = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      fn();
-      lock.lock();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 StatusOr<Bytes> ParseHex(std::string_view text, std::size_t bytes, std::string_view what) {
   if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) text.remove_prefix(2);
   std::string clean;
@@ -189,12 +156,12 @@ struct ZigbeeNetwork::Impl {
   std::map<std::string, json> state;
   std::map<std::string, zcl::MeasurementScale> scales;
   std::set<std::string> interviewing;
-  std::map<std::string, std::unique_ptr<Executor>> executors;
+  // Per-device job queues; null when stopped (jobs posted then are dropped).
+  std::unique_ptr<DeviceQueues> queues;
   CoordinatorInfo coordinator;
   bool up = false;
   std::string down_reason = "not started";
   std::optional<std::chrono::system_clock::time_point> permit_end;
-  std::unique_ptr<Executor> control;
   std::atomic<std::uint8_t> zcl_seq{1};
   std::atomic<std::uint8_t> transid{1};
   std::atomic<bool> started{false};
@@ -240,10 +207,11 @@ struct ZigbeeNetwork::Impl {
     }
     UpdateDeviceMetricsLocked();
   }
-  Executor& ExecutorLocked(const std::string& ieee) {
-    auto& e = executors[ieee];
-    if (!e) e = std::make_unique<Executor>();
-    return *e;
+  // Runs `job` on the device's queue; false once stopped.
+  bool PostLocked(const std::string& ieee, std::function<void()> job) {
+    if (!queues) return false;
+    queues->Post(ieee, std::move(job));
+    return true;
   }
 
   void UpdateDeviceMetricsLocked() {
@@ -524,7 +492,7 @@ struct ZigbeeNetwork::Impl {
     std::lock_guard lock(mu);
     if (interviewing.count(ieee)) return;
     interviewing.insert(ieee);
-    ExecutorLocked(ieee).Post([this, ieee] { Interview(ieee); });
+    PostLocked(ieee, [this, ieee] { Interview(ieee); });
   }
 
   void Interview(const std::string& ieee) {
@@ -783,7 +751,7 @@ struct ZigbeeNetwork::Impl {
           partial = zcl::ClusterCommandToState(cluster, *frame);
           if (cluster == zc::kIasZone && h.server_to_client && h.command == zcl::cmd::kZoneEnrollRequest) {
             const std::uint16_t dev_nwk = nwk;
-            ExecutorLocked(ieee).Post([this, dev_nwk] {
+            PostLocked(ieee, [this, dev_nwk] {
               // Zone enroll response: success, zone id 23.
               auto r = Zcl(dev_nwk, 1, zc::kIasZone, zcl::FrameKind::kCluster, zcl::cmd::kZoneEnrollResponse, {0x00, 23}, false);
               if (!r.ok()) log->warn("IAS enroll response to 0x{:04x}: {}", dev_nwk, r.status().message());
@@ -804,7 +772,9 @@ struct ZigbeeNetwork::Impl {
     auto future = promise->get_future();
     {
       std::lock_guard lock(mu);
-      ExecutorLocked(ieee).Post([promise, job = std::move(job)] { promise->set_value(job()); });
+      if (!PostLocked(ieee, [promise, job = std::move(job)] { promise->set_value(job()); })) {
+        return UnavailableError("the Zigbee network is stopped");
+      }
     }
     if (future.wait_for(options.areq_timeout * 4) != std::future_status::ready) {
       return DeadlineExceededError(fmt::format("device {}: the command is still queued behind earlier ones", ieee));
@@ -960,12 +930,16 @@ Status ZigbeeNetwork::Start() {
   ASSIGN_OR_RETURN(auto link, serial::MakeCoordinatorLink({m.port, m.options.config.serial.baudrate, m.options.config.serial.rtscts}));
   m.coord = std::make_unique<znp::ZnpCoordinator>(std::move(link), m.options.sreq_timeout, m.options.reconnect_min,
                                                   m.options.reconnect_max);
-  m.control = std::make_unique<Executor>();
+  {
+    std::lock_guard lock(m.mu);
+    m.queues = std::make_unique<DeviceQueues>(kMaxQueueThreads);
+  }
   m.coord->SetHandlers(
       [&m](const znp::Message& msg) { m.OnAreq(msg); },
       [&m](bool up, const Status& why) {
         if (up) {
-          m.control->Post([&m] { m.OnLinkUp(); });
+          std::lock_guard lock(m.mu);
+          m.PostLocked(kCoordinatorQueue, [&m] { m.OnLinkUp(); });
         } else {
           m.SetUp(false, std::string(why.message()));
         }
@@ -985,14 +959,12 @@ void ZigbeeNetwork::Stop() {
     return;
   }
   if (m.coord) m.coord->Stop();  // fails every wait at once, so queued jobs finish quickly
-  m.control.reset();
   {
-    std::map<std::string, std::unique_ptr<Executor>> executors;
+    std::unique_ptr<DeviceQueues> queues;  // joined outside the lock: running jobs take it
     {
       std::lock_guard lock(m.mu);
-      executors.swap(m.executors);
+      queues.swap(m.queues);
     }
-    executors.clear();
   }
   {
     std::lock_guard lock(m.hk_mu);

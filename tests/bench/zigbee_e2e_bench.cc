@@ -1,7 +1,8 @@
 // zigbee2mqtt and edged side by side, whole process against whole process: each runs on its own
 // edged-zsim (ZNP over TCP, as a network coordinator) with N devices reporting every second, and its
 // own mosquitto. One run measures both, one after the other, so they share the machine's state:
-//   - start-up: process launch → `<base>/bridge/state` {"state":"online"};
+//   - start-up: process launch → `<base>/bridge/state` {"state":"online"}, and → the first
+//     `bridge/request/permit_join` answered ok (the coordinator is up, the network formed);
 //   - interview: permit_join request → every device's `device_interview` successful event;
 //   - report → MQTT latency: the simulator logs when each temperature report's bytes leave it
 //     (--stamp-file: temperatures count up, so each report is unique), an independent MQTT client
@@ -69,6 +70,7 @@ struct Result {
   bool ok = false;
   std::string error;
   double startup_s = NAN;
+  double ready_s = NAN;
   double interview_s = NAN;
   std::size_t interviewed = 0;
   std::vector<double> latencies_ms;
@@ -88,6 +90,10 @@ class Observer {
     }
     const auto j = nlohmann::json::parse(m.payload, nullptr, false);
     if (!j.is_object()) return;
+    if (m.topic == "zigbee2mqtt/bridge/response/permit_join") {
+      if (j.value("status", "") == "ok") permit_ok_ns_.store(now);
+      return;
+    }
     if (m.topic == "zigbee2mqtt/bridge/event") {
       if (j.value("type", "") == "device_interview" && j.contains("data") &&
           j["data"].value("status", "") == "successful") {
@@ -105,6 +111,7 @@ class Observer {
   }
 
   std::int64_t online_ns() const { return online_ns_.load(); }
+  std::int64_t permit_ok_ns() const { return permit_ok_ns_.load(); }
   std::size_t interviewed() const {
     std::lock_guard lock(mu_);
     return interviewed_.size();
@@ -116,6 +123,7 @@ class Observer {
 
  private:
   std::atomic<std::int64_t> online_ns_{0};
+  std::atomic<std::int64_t> permit_ok_ns_{0};
   mutable std::mutex mu_;
   std::set<std::string> interviewed_;
   std::map<std::pair<std::string, std::int64_t>, std::int64_t> arrivals_;
@@ -193,6 +201,7 @@ Result RunPeer(const std::string& peer, const Options& o) {
   (*probe)->Subscribe("zigbee2mqtt/+", 0, on_message);
   (*probe)->Subscribe("zigbee2mqtt/bridge/state", 0, on_message);
   (*probe)->Subscribe("zigbee2mqtt/bridge/event", 0, on_message);
+  (*probe)->Subscribe("zigbee2mqtt/bridge/response/permit_join", 0, on_message);
   if (auto st = (*probe)->Start(); !st.ok()) {
     r.error = st.ToString();
     return r;
@@ -214,11 +223,21 @@ Result RunPeer(const std::string& peer, const Options& o) {
     return r;
   }
   r.startup_s = static_cast<double>(observer.online_ns() - launch_ns) / 1e9;
-
+  // Ready: the first permit_join that succeeds (the coordinator is up and the network formed). edged
+  // says online as soon as it has the broker; zigbee2mqtt only after its adapter started.
+  for (auto until = Clock::now() + 60s; observer.permit_ok_ns() == 0 && Clock::now() < until;) {
+    (*probe)->Publish("zigbee2mqtt/bridge/request/permit_join", R"({"time":254})");
+    for (int i = 0; i < 20 && observer.permit_ok_ns() == 0; ++i) std::this_thread::sleep_for(10ms);
+  }
+  if (observer.permit_ok_ns() == 0) {
+    r.error = "permit_join never succeeded within 60 s; see its log";
+    return r;
+  }
+  r.ready_s = static_cast<double>(observer.permit_ok_ns() - launch_ns) / 1e9;
   const auto permit = Clock::now();
-  (*probe)->Publish("zigbee2mqtt/bridge/request/permit_join", R"({"time":254})");
   const auto permit_again = permit + 200s;  // both cap a permit at 254 s
   bool permitted_again = false;
+  int ticks = 0;
   while (observer.interviewed() < static_cast<std::size_t>(o.devices) &&
          Clock::now() < permit + std::chrono::seconds(o.interview_timeout_s)) {
     if (!permitted_again && Clock::now() > permit_again) {
@@ -226,6 +245,7 @@ Result RunPeer(const std::string& peer, const Options& o) {
       permitted_again = true;
     }
     std::this_thread::sleep_for(100ms);
+    if (++ticks % 100 == 0) std::fprintf(stderr, "%s: %zu devices interviewed\n", peer.c_str(), observer.interviewed());
   }
   r.interviewed = observer.interviewed();
   r.interview_s = std::chrono::duration<double>(Clock::now() - permit).count();
@@ -318,6 +338,7 @@ int main(int argc, char** argv) {
     for (const auto& r : results) std::printf(" %s |", r.ok ? cell(r).c_str() : "failed");
   };
   row("start-up to bridge/state online", [](const Result& r) { return Ms(r.startup_s * 1000); });
+  row("start-up to the first successful permit_join", [](const Result& r) { return Ms(r.ready_s * 1000); });
   row("all devices interviewed after permit_join", [&](const Result& r) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%zu/%d in %.1f s", r.interviewed, o.devices, r.interview_s);
