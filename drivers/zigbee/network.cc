@@ -7,9 +7,11 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -44,6 +46,10 @@ namespace za = zcl::attr;
 // NV items (Z-Stack ZComDef.h), as zigbee-herdsman reads and writes them.
 // Device jobs block on the device's answers; this many may wait at once before others queue.
 constexpr std::size_t kMaxQueueThreads = 16;
+// Unknown senders: at most this many are tracked, each asked for its IEEE address at most this often.
+constexpr std::size_t kMaxUnknownSenders = 64;
+constexpr auto kUnknownSenderRetry = std::chrono::seconds(60);
+constexpr std::size_t kMaxHeldFrames = 16;
 // The coordinator's own start-up sequence runs on a queue of its own (not an IEEE address).
 constexpr char kCoordinatorQueue[] = "coordinator";
 
@@ -156,6 +162,22 @@ struct ZigbeeNetwork::Impl {
   std::map<std::string, json> state;
   std::map<std::string, zcl::MeasurementScale> scales;
   std::set<std::string> interviewing;
+  // Senders whose network address is not in the database: a device that took a new address without
+  // an announce edged saw (it moved while edged was down). Its IEEE address is asked for, and its
+  // frames meanwhile are held (the newest kMaxHeldFrames) and delivered once the address is known.
+  // Bounded by kMaxUnknownSenders.
+  struct HeldFrame {
+    std::uint16_t cluster = 0;
+    int lqi = 0;
+    Bytes data;
+  };
+  struct UnknownSender {
+    std::chrono::steady_clock::time_point asked;
+    bool asking = false;  // a lookup is queued or waiting; frames are held meanwhile
+    std::deque<HeldFrame> frames;
+    bool reported = false;  // told the user once that an unknown device is talking
+  };
+  std::map<std::uint16_t, UnknownSender> unknown_senders;
   // Per-device job queues; null when stopped (jobs posted then are dropped).
   std::unique_ptr<DeviceQueues> queues;
   CoordinatorInfo coordinator;
@@ -673,6 +695,7 @@ struct ZigbeeNetwork::Impl {
       } else if (d->network_address != nwk) {
         d->network_address = nwk;  // rejoined with a new address
       }
+      unknown_senders.erase(nwk);  // announced: no lookup needed
       d->last_seen = std::chrono::system_clock::now();
       interview = d->interview_state != InterviewState::kSuccessful && !interviewing.count(ieee);
       if (is_new || interview) SaveLocked();
@@ -707,6 +730,78 @@ struct ZigbeeNetwork::Impl {
     if (cb) cb(ieee, name);
   }
 
+  void HoldFromUnknownSenderLocked(std::uint16_t nwk, std::uint16_t cluster, int lqi, const Bytes& data) {
+    const auto now = std::chrono::steady_clock::now();
+    auto it = unknown_senders.find(nwk);
+    if (it == unknown_senders.end()) {
+      if (unknown_senders.size() >= kMaxUnknownSenders) return;  // a neighbour's network, most likely
+      it = unknown_senders.emplace(nwk, UnknownSender{}).first;
+    } else if (!it->second.asking && now - it->second.asked < kUnknownSenderRetry) {
+      return;  // asked recently and it is not one of ours
+    }
+    UnknownSender& sender = it->second;
+    sender.frames.push_back(HeldFrame{cluster, lqi, data});
+    if (sender.frames.size() > kMaxHeldFrames) sender.frames.pop_front();
+    if (std::exchange(sender.asking, true)) return;
+    sender.asked = now;
+    PostLocked(fmt::format("nwk 0x{:04x}", nwk), [this, nwk] { ResolveAddress(nwk); });
+  }
+
+  // The lookup for `nwk` ended without finding one of ours: drop its frames, ask again in a while.
+  void StopHolding(std::uint16_t nwk) {
+    std::lock_guard lock(mu);
+    StopHoldingLocked(nwk);
+  }
+  void StopHoldingLocked(std::uint16_t nwk) {
+    if (auto sender = unknown_senders.find(nwk); sender != unknown_senders.end()) {
+      sender->second.asking = false;
+      sender->second.frames.clear();
+    }
+  }
+
+  // ZDO_IEEE_ADDR_REQ to `nwk`: if the answer names a device in the database, it gets the new address
+  // (saved) and the frames held meanwhile are delivered in order.
+  void ResolveAddress(std::uint16_t nwk) {
+    auto w = coord->Expect(Subsystem::kZDO, "ieeeAddrRsp", [nwk](const Fields& x) { return x.U("nwkaddr") == nwk; });
+    if (auto r = coord->Request(Subsystem::kZDO, "ieeeAddrReq", {{"shortaddr", nwk}, {"reqtype", 0u}, {"startindex", 0u}});
+        !r.ok()) {
+      coord->Cancel(w);
+      log->debug("asking 0x{:04x} for its IEEE address failed: {}", nwk, r.status().message());
+      StopHolding(nwk);
+      return;
+    }
+    auto rsp = coord->Wait(w, options.areq_timeout);
+    if (!rsp.ok() || rsp->U("status") != 0) {
+      log->debug("0x{:04x} did not tell its IEEE address; asking again when it next sends", nwk);
+      StopHolding(nwk);
+      return;
+    }
+    const std::string ieee = IeeeToString(rsp->U("ieeeaddr"));
+    std::deque<HeldFrame> held;
+    {
+      std::lock_guard lock(mu);
+      auto sender = unknown_senders.find(nwk);
+      DeviceInfo* d = FindLocked(ieee);
+      if (d == nullptr) {
+        StopHoldingLocked(nwk);
+        if (sender != unknown_senders.end() && !std::exchange(sender->second.reported, true)) {
+          log->info("device {} (0x{:04x}) is sending but is not in the device database; permit joining "
+                    "(bridge/request/permit_join) to add it", ieee, nwk);
+        }
+        return;
+      }
+      log->info("device {} ({}) now has network address 0x{:04x} (was 0x{:04x}) without having announced it; "
+                "updated", ieee, d->friendly_name, nwk, d->network_address);
+      d->network_address = nwk;
+      SaveLocked();
+      if (sender != unknown_senders.end()) {
+        held = std::move(sender->second.frames);
+        unknown_senders.erase(sender);
+      }
+    }
+    for (const auto& f : held) OnIncoming(nwk, f.cluster, f.lqi, f.data);
+  }
+
   void OnIncoming(std::uint16_t nwk, std::uint16_t cluster, int lqi, const Bytes& data) {
     auto frame = zcl::ParseFrame(data);
     std::string ieee;
@@ -715,7 +810,10 @@ struct ZigbeeNetwork::Impl {
     {
       std::lock_guard lock(mu);
       DeviceInfo* d = FindByNwkLocked(nwk);
-      if (d == nullptr) return;  // not (yet) known: its announce will follow
+      if (d == nullptr) {
+        HoldFromUnknownSenderLocked(nwk, cluster, lqi, data);
+        return;
+      }
       ieee = d->ieee_address;
       const auto now = std::chrono::system_clock::now();
       d->last_seen = now;
@@ -1024,7 +1122,9 @@ json ZigbeeNetwork::DeviceState(std::string_view key) const {
 }
 
 Status ZigbeeNetwork::PermitJoin(std::chrono::seconds duration) {
-  if (!coordinator_up()) return UnavailableError("zigbee: cannot permit joining while the coordinator is down");
+  if (!coordinator_up()) return UnavailableError(
+        "zigbee: cannot permit joining while the coordinator is down (starting, or reconnecting to "
+        "zigbee.serial.port); retry when edged_zigbee_coordinator_up is 1, usually within seconds");
   return impl_->DoPermitJoin(duration);
 }
 

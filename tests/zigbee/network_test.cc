@@ -3,6 +3,7 @@
 // vanishing and coming back.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -258,6 +259,38 @@ TEST_F(ZigbeeNetworkTest, RecoversWhenThePortVanishes) {
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(db->size(), 5u);
   for (const auto& d : *db) EXPECT_EQ(d.interview_state, InterviewState::kSuccessful);
+}
+
+// A device that took a new network address without an announce (it moved while edged was down): its
+// next report comes from an address edged does not know. edged asks for its IEEE address, updates the
+// database and delivers that report; nothing is lost.
+TEST_F(ZigbeeNetworkTest, ADeviceWithANewAddressIsRecognisedByItsIeeeAddress) {
+  auto net = ZigbeeNetwork::Create(Options(60000ms));  // reports only when triggered
+  ASSERT_TRUE(net.ok());
+  Recorder rec;
+  (*net)->SetEvents(rec.Events());
+  ASSERT_TRUE((*net)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 15s));
+  ASSERT_TRUE((*net)->PermitJoin(250s).ok());
+  ASSERT_TRUE(WaitFor([&] { return rec.CountInterviewed() == 5; }, 30s));
+  ASSERT_TRUE((*net)->PermitJoin(0s).ok());  // no announce path back in: only the lookup can help
+  const std::string climate = IeeeOf(**net, "edged.climate");
+  const std::uint64_t climate_ieee = std::stoull(climate, nullptr, 16);
+  auto* sim = (*net)->simulator();
+  ASSERT_TRUE(sim->ChangeNetworkAddress(climate_ieee, 0x7777).ok());
+
+  const std::size_t mark = rec.MessageCount();
+  ASSERT_TRUE(sim->TriggerReport(climate_ieee).ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.SawKey(climate, "temperature", mark); }, 10s))
+      << "the report from the new address was not delivered";
+  EXPECT_EQ((*net)->FindDevice(climate)->network_address, 0x7777);
+  EXPECT_EQ((*net)->Devices().size(), 5u);
+  (*net)->Stop();
+  auto db = detail::LoadDevices(detail::DeviceDatabasePath(dir_));
+  ASSERT_TRUE(db.ok());
+  const auto saved = std::find_if(db->begin(), db->end(), [&](const DeviceInfo& d) { return d.ieee_address == climate; });
+  ASSERT_NE(saved, db->end());
+  EXPECT_EQ(saved->network_address, 0x7777);
 }
 
 TEST_F(ZigbeeNetworkTest, SurvivesGarbageDroppedAndLateResponses) {

@@ -570,7 +570,8 @@ struct ZnpSimulator::Impl {
     const auto& f = m.fields;
     const std::string_view name = m.def->name;
     Srsp(Subsystem::kZDO, name, {{"status", kStatusSuccess}});
-    const auto nwk = static_cast<std::uint16_t>(f.U(name == "mgmtPermitJoinReq" ? "dstaddr" : "dstaddr"));
+    // The addressee: `dstaddr`, except for the address lookups, which name the device in `shortaddr`.
+    const auto nwk = static_cast<std::uint16_t>(f.Has("dstaddr") ? f.U("dstaddr") : f.U("shortaddr"));
     const auto interest = static_cast<std::uint16_t>(f.Has("nwkaddrofinterest") ? f.U("nwkaddrofinterest") : nwk);
     const auto delay = options.response_delay;
     if (name == "mgmtPermitJoinReq") {
@@ -1035,6 +1036,15 @@ Status ZnpSimulator::Leave(std::uint64_t ieee) {
   if (d == nullptr) return NotFoundError(fmt::format("zsim: no device 0x{:016x}", ieee));
   impl_->LeaveDevice(*d);
   impl_->Wake();
+  return OkStatus();
+}
+
+Status ZnpSimulator::ChangeNetworkAddress(std::uint64_t ieee, std::uint16_t nwk) {
+  std::lock_guard lock(impl_->mu);
+  Device* d = impl_->FindByIeee(ieee);
+  if (d == nullptr) return NotFoundError(fmt::format("zsim: no device 0x{:016x}", ieee));
+  if (impl_->FindByNwk(nwk) != nullptr) return AlreadyExistsError(fmt::format("zsim: address 0x{:04x} is taken", nwk));
+  d->info.nwk = nwk;
   return OkStatus();
 }
 

@@ -79,6 +79,10 @@ class ZnpSimulator {
   // The device leaves the network (ZDO_LEAVE_IND) and rejoins when joining is permitted again.
   Status Leave(std::uint64_t ieee);
 
+  // The device takes a new network address without announcing it (it moved to another parent while
+  // the coordinator's host was down, and its announce was lost); it keeps reporting from the new one.
+  Status ChangeNetworkAddress(std::uint64_t ieee, std::uint16_t nwk);
+
   std::vector<SimDeviceInfo> Devices() const;
   // The device's attribute state in zigbee2mqtt keys (what a correct coordinator should end up with).
   nlohmann::json DeviceState(std::uint64_t ieee) const;
