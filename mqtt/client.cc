@@ -262,6 +262,9 @@ class Client::Impl {
     // inside mosquitto_publish(), so every write happens in loop_write() where errors are handled.
     mosquitto_threaded_set(m, true);
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // State updates are small and go out one at a time: Nagle would hold each behind the previous
+    // one's acknowledgement.
+    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_connect_callback_set(m, &Impl::OnConnectThunk);
     mosquitto_disconnect_callback_set(m, &Impl::OnDisconnectThunk);
     mosquitto_publish_callback_set(m, &Impl::OnPublishThunk);
