@@ -135,6 +135,7 @@ struct Options {
   int interview_timeout_s = 300;
   std::string build_dir;
   std::string repo_dir;
+  std::string samples_prefix;  // when set: <prefix><peer>.txt gets "sent_ns latency_ms device" per report
 };
 
 std::vector<std::string> PeerCommand(const std::string& peer, const Options& o, const TempDir& dir,
@@ -277,6 +278,8 @@ Result RunPeer(const std::string& peer, const Options& o) {
 
   const auto arrivals = observer.arrivals();
   std::ifstream in(stamps);
+  std::ofstream samples;
+  if (!o.samples_prefix.empty()) samples.open(o.samples_prefix + peer + ".txt");
   std::size_t lost = 0;
   for (std::string line; std::getline(in, line);) {
     std::istringstream fields(line);
@@ -290,6 +293,7 @@ Result RunPeer(const std::string& peer, const Options& o) {
       continue;
     }
     r.latencies_ms.push_back(static_cast<double>(it->second - sent) / 1e6);
+    if (samples) samples << sent << ' ' << r.latencies_ms.back() << ' ' << ieee << '\n';
   }
   r.ok = r.sent_in_window > 0;
   if (!r.ok) r.error = "no temperature report was sent in the window";
@@ -314,6 +318,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", o.seconds, "length of the measured window");
   app.add_option("--interview-timeout", o.interview_timeout_s, "seconds to wait for every interview");
   app.add_option("--peers", peers, "comma-separated: edged, zigbee2mqtt");
+  app.add_option("--samples", o.samples_prefix, "write each report's latency to <PREFIX><peer>.txt");
   o.build_dir = EDGED_BUILD_DIR;
   o.repo_dir = EDGED_SOURCE_DIR;
   CLI11_PARSE(app, argc, argv);

@@ -547,7 +547,10 @@ struct ZnpSimulator::Impl {
     for (auto& d : devices) {
       if (d.info.joined) continue;
       d.info.joined = true;
-      d.next_report = Clock::now() + options.report_interval;
+      // Real devices' clocks are independent: each gets its own phase within the interval, so devices
+      // that joined a multiple of the interval apart do not report in the same instant.
+      const auto phase = std::uniform_int_distribution<std::int64_t>(0, options.report_interval.count())(rng);
+      d.next_report = Clock::now() + options.report_interval + std::chrono::milliseconds(phase);
       SendMsg(Subsystem::kZDO, "tcDeviceInd", Direction::kRequest,
               {{"nwkaddr", d.info.nwk}, {"extaddr", d.info.ieee}, {"parentaddr", 0u}});
       SendMsg(Subsystem::kZDO, "endDeviceAnnceInd", Direction::kRequest,
