@@ -108,6 +108,23 @@ class ZigbeeNetworkTest : public ::testing::Test {
     return o;
   }
 
+  // A network on the simulator with its five devices joined and interviewed; null, with a failure
+  // recorded, when it does not get there. `rec` must outlive it.
+  std::unique_ptr<ZigbeeNetwork> StartWithAllDevices(Recorder& rec, std::chrono::milliseconds report_interval) {
+    auto net = ZigbeeNetwork::Create(Options(report_interval));
+    if (!net.ok()) {
+      ADD_FAILURE() << net.status().ToString();
+      return nullptr;
+    }
+    (*net)->SetEvents(rec.Events());
+    if (!(*net)->Start().ok() || !WaitFor([&] { return (*net)->coordinator_up(); }, 15s) ||
+        !(*net)->PermitJoin(250s).ok() || !WaitFor([&] { return rec.CountInterviewed() == 5; }, 30s)) {
+      ADD_FAILURE() << "no network with five interviewed devices: " << (*net)->health().message;
+      return nullptr;
+    }
+    return std::move(*net);
+  }
+
   std::string IeeeOf(ZigbeeNetwork& net, const std::string& model) {
     for (const auto& d : net.Devices()) {
       if (d.model_id == model) return d.ieee_address;
@@ -228,33 +245,28 @@ TEST_F(ZigbeeNetworkTest, JoinInterviewReportAndCommand) {
 TEST_F(ZigbeeNetworkTest, RecoversWhenThePortVanishes) {
   const char* env = std::getenv("EDGED_ZIGBEE_REOPENS");
   const int cycles = env != nullptr ? std::atoi(env) : 50;
-  auto net = ZigbeeNetwork::Create(Options(300ms));
-  ASSERT_TRUE(net.ok());
   Recorder rec;
-  (*net)->SetEvents(rec.Events());
-  ASSERT_TRUE((*net)->Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 15s));
-  ASSERT_TRUE((*net)->PermitJoin(250s).ok());
-  ASSERT_TRUE(WaitFor([&] { return rec.CountInterviewed() == 5; }, 30s));
-  auto* sim = (*net)->simulator();
+  auto net = StartWithAllDevices(rec, 300ms);
+  ASSERT_TRUE(net);
+  auto* sim = net->simulator();
   std::chrono::duration<double> worst{0};
   for (int i = 0; i < cycles; ++i) {
     sim->VanishPort();
-    ASSERT_TRUE(WaitFor([&] { return !(*net)->coordinator_up(); }, 2s)) << "cycle " << i << ": loss not detected";
-    EXPECT_FALSE((*net)->health().ok());
+    ASSERT_TRUE(WaitFor([&] { return !net->coordinator_up(); }, 2s)) << "cycle " << i << ": loss not detected";
+    EXPECT_FALSE(net->health().ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(20 * (i % 5)));
     ASSERT_TRUE(sim->RestorePort().ok());
     const auto t0 = std::chrono::steady_clock::now();
-    ASSERT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 5s)) << "cycle " << i << ": " << (*net)->health().message;
+    ASSERT_TRUE(WaitFor([&] { return net->coordinator_up(); }, 5s)) << "cycle " << i << ": " << net->health().message;
     const std::size_t mark = rec.MessageCount();
     ASSERT_TRUE(WaitFor([&] { return rec.MessageCount() > mark; }, 5s)) << "cycle " << i << ": no reports after reopen";
     worst = std::max(worst, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0));
-    ASSERT_EQ((*net)->Devices().size(), 5u);
+    ASSERT_EQ(net->Devices().size(), 5u);
   }
   RecordProperty("worst_recovery_seconds", std::to_string(worst.count()));
   std::printf("%d reopen cycles, worst recovery (up + first report) %.3f s\n", cycles, worst.count());
   EXPECT_LT(worst.count(), 5.0);
-  (*net)->Stop();
+  net->Stop();
   auto db = detail::LoadDevices(detail::DeviceDatabasePath(dir_));
   ASSERT_TRUE(db.ok());
   EXPECT_EQ(db->size(), 5u);
@@ -265,27 +277,22 @@ TEST_F(ZigbeeNetworkTest, RecoversWhenThePortVanishes) {
 // next report comes from an address edged does not know. edged asks for its IEEE address, updates the
 // database and delivers that report; nothing is lost.
 TEST_F(ZigbeeNetworkTest, ADeviceWithANewAddressIsRecognisedByItsIeeeAddress) {
-  auto net = ZigbeeNetwork::Create(Options(60000ms));  // reports only when triggered
-  ASSERT_TRUE(net.ok());
   Recorder rec;
-  (*net)->SetEvents(rec.Events());
-  ASSERT_TRUE((*net)->Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 15s));
-  ASSERT_TRUE((*net)->PermitJoin(250s).ok());
-  ASSERT_TRUE(WaitFor([&] { return rec.CountInterviewed() == 5; }, 30s));
-  ASSERT_TRUE((*net)->PermitJoin(0s).ok());  // no announce path back in: only the lookup can help
-  const std::string climate = IeeeOf(**net, "edged.climate");
+  auto net = StartWithAllDevices(rec, 60000ms);  // reports only when triggered
+  ASSERT_TRUE(net);
+  ASSERT_TRUE(net->PermitJoin(0s).ok());  // no announce path back in: only the lookup can help
+  const std::string climate = IeeeOf(*net, "edged.climate");
   const std::uint64_t climate_ieee = std::stoull(climate, nullptr, 16);
-  auto* sim = (*net)->simulator();
+  auto* sim = net->simulator();
   ASSERT_TRUE(sim->ChangeNetworkAddress(climate_ieee, 0x7777).ok());
 
   const std::size_t mark = rec.MessageCount();
   ASSERT_TRUE(sim->TriggerReport(climate_ieee).ok());
   EXPECT_TRUE(WaitFor([&] { return rec.SawKey(climate, "temperature", mark); }, 10s))
       << "the report from the new address was not delivered";
-  EXPECT_EQ((*net)->FindDevice(climate)->network_address, 0x7777);
-  EXPECT_EQ((*net)->Devices().size(), 5u);
-  (*net)->Stop();
+  EXPECT_EQ(net->FindDevice(climate)->network_address, 0x7777);
+  EXPECT_EQ(net->Devices().size(), 5u);
+  net->Stop();
   auto db = detail::LoadDevices(detail::DeviceDatabasePath(dir_));
   ASSERT_TRUE(db.ok());
   const auto saved = std::find_if(db->begin(), db->end(), [&](const DeviceInfo& d) { return d.ieee_address == climate; });
