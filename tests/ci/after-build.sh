@@ -18,7 +18,7 @@ JOBS=$jobs "$root/tests/fuzz/run.sh" "${EDGED_FUZZ_SECONDS:-30}" "$root/build-fu
 
 section "sanitizers: ASan + UBSan"
 # OpenCV-heavy camera tests are left to the main run: they add build time, not protocol coverage.
-sanitized_tests='^(Config|Mqtt|Edge|Zigbee|Serial|Bridge|Storage|Labels|Usb|Inventory)'
+sanitized_tests='^(Config|Mqtt|Edge|Zigbee|DeviceQueues|Serial|Bridge|Storage|Labels|Usb|Inventory)'
 cmake -S "$root" -B "$root/build-asan" -G Ninja -DEDGED_ASAN=ON -DEDGED_UBSAN=ON -DEDGED_BENCH=OFF \
   -DEDGED_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 targets=$(cmake --build "$root/build-asan" --target help | sed -n 's/^\([a-z_]*_test\): .*/\1/p' |
