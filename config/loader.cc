@@ -573,7 +573,9 @@ class Parser {
   void ForEachKey(const YAML::Node& node, const std::string& path, Fn&& fn) {
     std::map<std::string, int> first_line;
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key_node = it->first;
+      // Copies: yaml-cpp's iterator hands out a temporary pair, so a reference would dangle.
+      const YAML::Node key_node = it->first;
+      const YAML::Node value = it->second;
       if (!key_node.IsScalar()) {
         Fail(key_node.Mark(), "a key in " + Named(path) + " is " + KindOf(key_node) + "; expected a plain name");
         continue;
@@ -585,7 +587,7 @@ class Parser {
                                   std::to_string(seen->second) + ")");
         continue;
       }
-      fn(key, key_node, it->second);
+      fn(key, key_node, value);
     }
   }
 
