@@ -150,7 +150,9 @@ class TtyLink final : public FdLink {
     } else {
       tio.c_cflag &= ~static_cast<tcflag_t>(CRTSCTS);
     }
-    tio.c_cc[VMIN] = 0;
+    // VMIN 1 with O_NONBLOCK: an empty read fails with EAGAIN. With VMIN 0 it returns 0, which a
+    // read racing poll() sees now and then (seen under ASan), and 0 would read as the end of the link.
+    tio.c_cc[VMIN] = 1;
     tio.c_cc[VTIME] = 0;
     ::cfsetispeed(&tio, speed_);
     ::cfsetospeed(&tio, speed_);

@@ -776,14 +776,24 @@ struct ZigbeeNetwork::Impl {
       StopHolding(nwk);
       return;
     }
-    const std::string ieee = IeeeToString(rsp->U("ieeeaddr"));
+    const std::uint64_t ieee_value = rsp->U("ieeeaddr");
+    const std::string ieee = IeeeToString(ieee_value);
     std::deque<HeldFrame> held;
     {
-      std::lock_guard lock(mu);
+      std::unique_lock lock(mu);
       auto sender = unknown_senders.find(nwk);
       DeviceInfo* d = FindLocked(ieee);
       if (d == nullptr) {
         StopHoldingLocked(nwk);
+        // Joining is permitted: a device whose announce was lost (the link was down) joins now, as if
+        // it had announced; its held frames mean nothing before its interview.
+        if (permit_end && *permit_end > std::chrono::system_clock::now()) {
+          unknown_senders.erase(nwk);
+          lock.unlock();
+          log->info("device {} (0x{:04x}) is sending without an announce edged saw; joining it", ieee, nwk);
+          OnJoin(ieee_value, nwk);
+          return;
+        }
         if (sender != unknown_senders.end() && !std::exchange(sender->second.reported, true)) {
           log->info("device {} (0x{:04x}) is sending but is not in the device database; permit joining "
                     "(bridge/request/permit_join) to add it", ieee, nwk);

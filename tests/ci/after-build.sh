@@ -24,7 +24,7 @@ cmake -S "$root" -B "$root/build-asan" -G Ninja -DEDGED_ASAN=ON -DEDGED_UBSAN=ON
 targets=$(cmake --build "$root/build-asan" --target help | sed -n 's/^\([a-z_]*_test\): .*/\1/p' |
           grep -Ev '^(detect|capture|motion|regions|detector|tracker|events|pipeline)' | tr '\n' ' ')
 # shellcheck disable=SC2086
-cmake --build "$root/build-asan" -j "$jobs" --target edged $targets
+cmake --build "$root/build-asan" -j "$jobs" --target edged edged-zsim $targets
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$root/build-asan" -R "$sanitized_tests" --output-on-failure -j "$jobs" --timeout 600
 section "after-build checks passed"

@@ -300,6 +300,28 @@ TEST_F(ZigbeeNetworkTest, ADeviceWithANewAddressIsRecognisedByItsIeeeAddress) {
   EXPECT_EQ(saved->network_address, 0x7777);
 }
 
+// Devices that join while the link to the coordinator is down: their announces are lost. Once the link
+// is back, their reports come from addresses edged does not know; joining is still permitted, so edged
+// looks them up and joins and interviews them.
+TEST_F(ZigbeeNetworkTest, DevicesWhoseAnnounceWasLostJoinWhileJoiningIsPermitted) {
+  auto net = ZigbeeNetwork::Create(Options(300ms));
+  ASSERT_TRUE(net.ok());
+  Recorder rec;
+  (*net)->SetEvents(rec.Events());
+  ASSERT_TRUE((*net)->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 15s));
+  auto* sim = (*net)->simulator();
+  ASSERT_TRUE((*net)->PermitJoin(250s).ok());
+  sim->VanishPort();
+  ASSERT_TRUE(WaitFor([&] {
+    const auto devices = sim->Devices();
+    return std::all_of(devices.begin(), devices.end(), [](const auto& d) { return d.joined; });
+  }, 10s));
+  ASSERT_TRUE(sim->RestorePort().ok());
+  EXPECT_TRUE(WaitFor([&] { return rec.CountInterviewed() == 5; }, 30s)) << rec.CountInterviewed();
+  EXPECT_EQ((*net)->Devices().size(), 5u);
+}
+
 TEST_F(ZigbeeNetworkTest, SurvivesGarbageDroppedAndLateResponses) {
   auto net = ZigbeeNetwork::Create(Options(500ms));
   ASSERT_TRUE(net.ok());
