@@ -986,7 +986,12 @@ StatusOr<std::unique_ptr<ZigbeeNetwork>> ZigbeeNetwork::Create(NetworkOptions op
                              : std::chrono::duration_cast<std::chrono::milliseconds>(options.config.simulator.report_interval);
     so.response_delay = options.simulator_response_delay;
     ASSIGN_OR_RETURN(impl->simulator, sim::ZnpSimulator::Create(so));
-    impl->port = (options.state_dir / "zsim.tty").string();
+    // Absolute: the link opens device paths only, and a relative state_dir (the demo's) is relative
+    // to the working directory.
+    std::error_code ec;
+    const auto tty = std::filesystem::absolute(options.state_dir / "zsim.tty", ec);
+    if (ec) return InvalidArgumentError(fmt::format("zigbee simulator: state_dir {}: {}", options.state_dir.string(), ec.message()));
+    impl->port = tty.string();
     RETURN_IF_ERROR(impl->simulator->ServePty(impl->port));
   } else if (impl->port != "auto") {
     RETURN_IF_ERROR(serial::MakeCoordinatorLink({impl->port, options.config.serial.baudrate, options.config.serial.rtscts}).status());

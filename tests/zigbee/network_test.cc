@@ -322,6 +322,17 @@ TEST_F(ZigbeeNetworkTest, DevicesWhoseAnnounceWasLostJoinWhileJoiningIsPermitted
   EXPECT_EQ((*net)->Devices().size(), 5u);
 }
 
+// The demo's state_dir is relative (.edged-demo); the simulator's pty must still be a path the link opens.
+TEST_F(ZigbeeNetworkTest, SimulatorRunsUnderARelativeStateDir) {
+  NetworkOptions options = Options();
+  options.state_dir = fs::relative(dir_);
+  ASSERT_TRUE(options.state_dir.is_relative()) << options.state_dir;
+  auto net = ZigbeeNetwork::Create(options);
+  ASSERT_TRUE(net.ok()) << net.status().ToString();
+  ASSERT_TRUE((*net)->Start().ok());
+  EXPECT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 15s)) << (*net)->health().message;
+}
+
 TEST_F(ZigbeeNetworkTest, SurvivesGarbageDroppedAndLateResponses) {
   auto net = ZigbeeNetwork::Create(Options(500ms));
   ASSERT_TRUE(net.ok());
