@@ -994,6 +994,12 @@ StatusOr<int> ZnpSimulator::ServeTcp(int port) {
 void ZnpSimulator::VanishPort() {
   std::lock_guard lock(impl_->mu);
   impl_->vanished = true;
+  // The link goes with the device, as udev removes /dev/serial/by-id entries on unplug. Left behind,
+  // it would name a /dev/pts number that another process's next pty may take.
+  if (!impl_->pty_link.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(impl_->pty_link, ec);
+  }
   impl_->CloseFd(impl_->pty_master);
   impl_->CloseFd(impl_->client_fd);
   impl_->CloseFd(impl_->listen_fd);
