@@ -137,9 +137,9 @@ class ZigbeeNetworkTest : public ::testing::Test {
 };
 
 TEST_F(ZigbeeNetworkTest, JoinInterviewReportAndCommand) {
+  Recorder rec;  // outlives the network, whose threads call into it
   auto net = ZigbeeNetwork::Create(Options());
   ASSERT_TRUE(net.ok()) << net.status().ToString();
-  Recorder rec;
   (*net)->SetEvents(rec.Events());
   EXPECT_FALSE((*net)->health().ok());
   ASSERT_TRUE((*net)->Start().ok());
@@ -304,9 +304,9 @@ TEST_F(ZigbeeNetworkTest, ADeviceWithANewAddressIsRecognisedByItsIeeeAddress) {
 // is back, their reports come from addresses edged does not know; joining is still permitted, so edged
 // looks them up and joins and interviews them.
 TEST_F(ZigbeeNetworkTest, DevicesWhoseAnnounceWasLostJoinWhileJoiningIsPermitted) {
+  Recorder rec;  // outlives the network, whose threads call into it
   auto net = ZigbeeNetwork::Create(Options(300ms));
   ASSERT_TRUE(net.ok());
-  Recorder rec;
   (*net)->SetEvents(rec.Events());
   ASSERT_TRUE((*net)->Start().ok());
   ASSERT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 15s));
@@ -334,9 +334,9 @@ TEST_F(ZigbeeNetworkTest, SimulatorRunsUnderARelativeStateDir) {
 }
 
 TEST_F(ZigbeeNetworkTest, SurvivesGarbageDroppedAndLateResponses) {
+  Recorder rec;  // outlives the network, whose threads call into it
   auto net = ZigbeeNetwork::Create(Options(500ms));
   ASSERT_TRUE(net.ok());
-  Recorder rec;
   (*net)->SetEvents(rec.Events());
   auto* sim = (*net)->simulator();
   // Noise before a third of the frames from the very start: the parser resyncs and counts them.
