@@ -32,10 +32,6 @@ constexpr char kDoor[] = "0x00124b0000000005";
 
 using test::MetricValue;
 
-json Parse(const std::optional<mqtt::Message>& m) {
-  if (!m) return json();
-  return json::parse(m->payload, nullptr, false);
-}
 
 class BridgeTest : public ::testing::Test {
  protected:
@@ -82,9 +78,9 @@ class BridgeTest : public ::testing::Test {
     payload["transaction"] = tx;
     EXPECT_TRUE(probe_->Publish("zigbee2mqtt/bridge/request/" + name, payload.dump()).ok());
     auto m = probe_->WaitFor("zigbee2mqtt/bridge/response/" + name,
-                             [&](const mqtt::Message& msg) { return Parse(msg)["transaction"] == tx; });
+                             [&](const mqtt::Message& msg) { return test::PayloadJson(msg)["transaction"] == tx; });
     EXPECT_TRUE(m.has_value()) << "no response to " << name << "\n" << probe_->Dump();
-    return Parse(m);
+    return test::PayloadJson(m);
   }
 
   prometheus::Registry registry_;
@@ -109,12 +105,12 @@ TEST_F(BridgeTest, JoinInterviewPublishesEventsDevicesAndValidDiscovery) {
   }
   auto joined = probe_->WaitFor("zigbee2mqtt/bridge/event", test::PayloadContains(R"("type":"device_joined")"));
   ASSERT_TRUE(joined) << probe_->Dump();
-  EXPECT_EQ(Parse(joined)["data"]["ieee_address"], kClimate);
+  EXPECT_EQ(test::PayloadJson(joined)["data"]["ieee_address"], kClimate);
   auto interviewed = probe_->WaitFor("zigbee2mqtt/bridge/event", [](const mqtt::Message& m) {
     return m.payload.find(R"("status":"successful")") != std::string::npos;
   });
   ASSERT_TRUE(interviewed) << probe_->Dump();
-  EXPECT_EQ(Parse(interviewed)["data"]["definition"]["model"], "edged.climate");
+  EXPECT_EQ(test::PayloadJson(interviewed)["data"]["definition"]["model"], "edged.climate");
 
   // 6 + 6 + 2 + 5 + 5 configs (each device's exposes plus linkquality).
   // Plus the bridge's own 6 configs.
@@ -149,7 +145,7 @@ TEST_F(BridgeTest, ReportsBecomeStateJsonAndMetrics) {
   net_.Report(kClimate, {{"temperature", 21.5}, {"humidity", 40}}, 120);
   auto state = probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("temperature":21.5)"));
   ASSERT_TRUE(state) << probe_->Dump();
-  json s = Parse(state);
+  json s = test::PayloadJson(state);
   EXPECT_EQ(s["humidity"], 40);
   EXPECT_EQ(s["linkquality"], 120);
   EXPECT_TRUE(s.contains("pressure") && s["pressure"].is_null());  // discovered, not reported yet
@@ -158,7 +154,7 @@ TEST_F(BridgeTest, ReportsBecomeStateJsonAndMetrics) {
   net_.Report(kClimate, {{"pressure", 1013}}, 110);
   auto merged = probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("pressure":1013)"));
   ASSERT_TRUE(merged);
-  EXPECT_EQ(Parse(merged)["temperature"], 21.5);
+  EXPECT_EQ(test::PayloadJson(merged)["temperature"], 21.5);
 
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_state", {{"device", "climate"}, {"property", "temperature_celsius"}}), 21.5);
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_state", {{"device", "climate"}, {"property", "pressure_hectopascals"}}), 1013);
@@ -204,15 +200,15 @@ TEST_F(BridgeTest, SetSwitchesThePlugAndDimsTheBulb) {
     return m.payload.find(R"("brightness":128)") != std::string::npos && m.payload.find(R"("state":"ON")") != std::string::npos;
   });
   ASSERT_TRUE(dimmed) << probe_->Dump();
-  EXPECT_EQ(Parse(dimmed)["state"], "ON");
+  EXPECT_EQ(test::PayloadJson(dimmed)["state"], "ON");
   ASSERT_TRUE(probe_->Publish("zigbee2mqtt/bulb/set", R"({"color_temp":300})").ok());
   auto ct = probe_->WaitFor("zigbee2mqtt/bulb", test::PayloadContains(R"("color_mode":"color_temp")"));
   ASSERT_TRUE(ct) << probe_->Dump();
-  EXPECT_EQ(Parse(ct)["color_temp"], 300);
+  EXPECT_EQ(test::PayloadJson(ct)["color_temp"], 300);
   ASSERT_TRUE(probe_->Publish("zigbee2mqtt/bulb/set", R"({"color":{"x":0.3,"y":0.4}})").ok());
   auto xy = probe_->WaitFor("zigbee2mqtt/bulb", test::PayloadContains(R"("color_mode":"xy")"));
   ASSERT_TRUE(xy);
-  EXPECT_EQ(Parse(xy)["color"]["x"], 0.3);
+  EXPECT_EQ(test::PayloadJson(xy)["color"]["x"], 0.3);
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_state", {{"device", "bulb"}, {"property", "brightness"}}), 128);
 
   // /get reads; the answer comes back as a report.
@@ -230,7 +226,7 @@ TEST_F(BridgeTest, NonOptimisticDeviceWaitsForTheReport) {
   ASSERT_TRUE(probe_->Publish("zigbee2mqtt/plug/set", R"({"state":"ON"})").ok());
   auto logged = probe_->WaitFor("zigbee2mqtt/bridge/logging", test::PayloadContains("timed out"));
   ASSERT_TRUE(logged) << probe_->Dump();
-  EXPECT_EQ(Parse(logged)["level"], "error");
+  EXPECT_EQ(test::PayloadJson(logged)["level"], "error");
   EXPECT_TRUE(probe_->Messages("zigbee2mqtt/plug").empty()) << probe_->Dump();
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_bridge_rejected_messages_total", {{"reason", "command_failed"}}), 1);
 }
@@ -283,7 +279,7 @@ TEST_F(BridgeTest, BridgeRequestsAnswerWithTransaction) {
   ASSERT_TRUE(net_.PermitJoinEnd());
   auto info = probe_->WaitFor("zigbee2mqtt/bridge/info", test::PayloadContains(R"("permit_join":true)"));
   ASSERT_TRUE(info) << probe_->Dump();
-  EXPECT_TRUE(Parse(info).contains("permit_join_end"));
+  EXPECT_TRUE(test::PayloadJson(info).contains("permit_join_end"));
   EXPECT_EQ(Request("permit_join", {{"time", 0}})["status"], "ok");
   EXPECT_FALSE(net_.PermitJoinEnd());
   EXPECT_EQ(Request("permit_join", {{"time", 999}})["status"], "error");
@@ -306,10 +302,10 @@ TEST_F(BridgeTest, BridgeRequestsAnswerWithTransaction) {
   // A malformed request is answered too (no transaction can be echoed from it).
   ASSERT_TRUE(probe_->Publish("zigbee2mqtt/bridge/request/device/rename", "{oops").ok());
   auto bad = probe_->WaitFor("zigbee2mqtt/bridge/response/device/rename", [](const mqtt::Message& m) {
-    return Parse(m).value("transaction", json()).is_null();
+    return test::PayloadJson(m).value("transaction", json()).is_null();
   });
   ASSERT_TRUE(bad) << probe_->Dump();
-  EXPECT_EQ(Parse(bad)["status"], "error");
+  EXPECT_EQ(test::PayloadJson(bad)["status"], "error");
 
   r = Request("restart", json::object());
   EXPECT_EQ(r["status"], "ok");
@@ -365,7 +361,7 @@ TEST_F(BridgeTest, DeviceLeaveClearsItsTopics) {
   net_.Leave(kDoor);
   auto left = probe_->WaitFor("zigbee2mqtt/bridge/event", test::PayloadContains("device_leave"));
   ASSERT_TRUE(left) << probe_->Dump();
-  EXPECT_EQ(Parse(left)["data"]["friendly_name"], "door");
+  EXPECT_EQ(test::PayloadJson(left)["data"]["friendly_name"], "door");
   EXPECT_TRUE(test::RetainedMessages(*broker_, "zigbee2mqtt/door").empty());
 }
 
@@ -448,8 +444,8 @@ TEST_F(BridgeTest, FullQueueDropsAndStillAnswersRequests) {
   // 4 wait in the queue; the other 16 are answered at once with an error.
   auto busy = probe_->WaitForCount("zigbee2mqtt/bridge/response/health_check", 16, milliseconds(5000));
   ASSERT_EQ(busy.size(), 16u) << probe_->Dump();
-  EXPECT_EQ(Parse(busy[0])["status"], "error");
-  EXPECT_NE(Parse(busy[0])["error"].get<std::string>().find("busy"), std::string::npos);
+  EXPECT_EQ(test::PayloadJson(busy[0])["status"], "error");
+  EXPECT_NE(test::PayloadJson(busy[0])["error"].get<std::string>().find("busy"), std::string::npos);
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_bridge_queue_dropped_total", {}), 16);
   EXPECT_EQ(bridge_->health().state, HealthState::kWarning);
   // Zigbee traffic is not stalled by the blocked worker: reports still publish.

@@ -31,7 +31,6 @@ std::string ReadFile(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-json Parse(const mqtt::Message& m) { return json::parse(m.payload, nullptr, false); }
 
 class ZigbeeDaemon : public ::testing::Test {
  protected:
@@ -66,7 +65,7 @@ class ZigbeeDaemon : public ::testing::Test {
   // The ieee_address of the device whose model id contains `model` in the latest bridge/devices.
   std::string FindDevice(MqttProbe& probe, const std::string& model) {
     for (auto& m : probe.Messages("zigbee2mqtt/bridge/devices")) {
-      json list = Parse(m);
+      json list = test::PayloadJson(m);
       if (!list.is_array()) continue;
       for (const auto& d : list) {
         if (d.value("model_id", "").find(model) != std::string::npos) return d.value("ieee_address", "");
@@ -85,7 +84,7 @@ class ZigbeeDaemon : public ::testing::Test {
 // bridge/devices lists `n` interviewed devices.
 std::function<bool(const mqtt::Message&)> InterviewedDevices(std::size_t n) {
   return [n](const mqtt::Message& m) {
-    json list = Parse(m);
+    json list = test::PayloadJson(m);
     if (!list.is_array()) return false;
     std::size_t done = 0;
     for (const auto& d : list) done += d.value("type", "") != "Coordinator" && d.value("interview_completed", false);
@@ -106,12 +105,12 @@ TEST_F(ZigbeeDaemon, SimulatorDevicesAppearOnMqttAndObeyCommands) {
 
   // A climate report as zigbee2mqtt state JSON, and its HomeAssistant discovery config.
   auto report = (*probe)->WaitFor("zigbee2mqtt/+", [](const mqtt::Message& m) {
-    return Parse(m).contains("temperature");
+    return test::PayloadJson(m).contains("temperature");
   }, 10s);
   ASSERT_TRUE(report.has_value()) << (*probe)->Dump();
   auto discovery = (*probe)->WaitFor("homeassistant/sensor/+/temperature/config", {}, 10s);
   ASSERT_TRUE(discovery.has_value()) << (*probe)->Dump();
-  EXPECT_EQ(Parse(*discovery).value("device_class", ""), "temperature");
+  EXPECT_EQ(test::PayloadJson(*discovery).value("device_class", ""), "temperature");
   // Retained: a late subscriber gets it (the flag is only set on delivery to a new subscription).
   auto late_ha = MqttProbe::Connect(*broker_, {discovery->topic});
   ASSERT_TRUE(late_ha.ok());
@@ -125,7 +124,7 @@ TEST_F(ZigbeeDaemon, SimulatorDevicesAppearOnMqttAndObeyCommands) {
   for (const char* state : {"ON", "OFF"}) {
     ASSERT_TRUE((*probe)->Publish("zigbee2mqtt/" + plug + "/set", json{{"state", state}}.dump()).ok());
     auto m = (*probe)->WaitFor("zigbee2mqtt/" + plug, [&](const mqtt::Message& msg) {
-      return Parse(msg).value("state", "") == state;
+      return test::PayloadJson(msg).value("state", "") == state;
     }, 5s);
     ASSERT_TRUE(m.has_value()) << state << "\n" << (*probe)->Dump() << "\nlog:\n" << Log();
     (*probe)->Clear();
@@ -156,9 +155,9 @@ TEST_F(ZigbeeDaemon, BridgeOnTheRealCoordinatorDiscoversCommandsRenamesRemovesAn
     payload["transaction"] = tx;
     EXPECT_TRUE((*probe)->Publish("zigbee2mqtt/bridge/request/" + name, payload.dump()).ok());
     auto m = (*probe)->WaitFor("zigbee2mqtt/bridge/response/" + name,
-                               [&](const mqtt::Message& r) { return Parse(r).value("transaction", "") == tx; });
+                               [&](const mqtt::Message& r) { return test::PayloadJson(r).value("transaction", "") == tx; });
     EXPECT_TRUE(m.has_value()) << "no response to " << name << "\n" << (*probe)->Dump();
-    return m ? Parse(*m) : json();
+    return m ? test::PayloadJson(*m) : json();
   };
   // No rejoin of a removed device while this test runs.
   ASSERT_EQ(request("permit_join", {{"time", 0}})["status"], "ok");
@@ -182,7 +181,7 @@ TEST_F(ZigbeeDaemon, BridgeOnTheRealCoordinatorDiscoversCommandsRenamesRemovesAn
   // The bulb dims: the device reports its new level and the state JSON carries it.
   ASSERT_TRUE((*probe)->Publish("zigbee2mqtt/" + bulb + "/set", R"({"brightness":128,"transition":2})").ok());
   ASSERT_TRUE((*probe)->WaitFor("zigbee2mqtt/" + bulb, [](const mqtt::Message& m) {
-    json state = Parse(m);
+    json state = test::PayloadJson(m);
     return state.is_object() && state["brightness"] == 128 && state["state"] == "ON";
   })) << (*probe)->Dump() << "\nlog:\n" << Log();
 

@@ -341,6 +341,10 @@ std::function<bool(const mqtt::Message&)> PayloadIs(std::string payload) {
   return [payload = std::move(payload)](const mqtt::Message& m) { return m.payload == payload; };
 }
 
+nlohmann::json PayloadJson(const mqtt::Message& m) { return nlohmann::json::parse(m.payload, nullptr, false); }
+
+nlohmann::json PayloadJson(const std::optional<mqtt::Message>& m) { return m ? PayloadJson(*m) : nlohmann::json(); }
+
 std::function<bool(const mqtt::Message&)> PayloadContains(std::string text) {
   return [text = std::move(text)](const mqtt::Message& m) { return m.payload.find(text) != std::string::npos; };
 }

@@ -31,6 +31,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "base/status.h"
 #include "config/config.h"
 #include "mqtt/client.h"
@@ -136,6 +138,10 @@ class MosquittoBroker {
   TempDir dir_;
   std::unique_ptr<Subprocess> process_;
 };
+
+// The payload as JSON; discarded JSON (is_discarded()) when it is not JSON, null when there is no message.
+nlohmann::json PayloadJson(const mqtt::Message& m);
+nlohmann::json PayloadJson(const std::optional<mqtt::Message>& m);
 
 // Matchers for MqttProbe::WaitFor.
 std::function<bool(const mqtt::Message&)> PayloadIs(std::string payload);

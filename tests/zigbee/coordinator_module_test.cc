@@ -37,10 +37,6 @@ bool Eventually(Predicate predicate, milliseconds timeout) {
   return predicate();
 }
 
-json Parse(const std::optional<mqtt::Message>& m) {
-  if (!m) return json();
-  return json::parse(m->payload, nullptr, false);
-}
 
 using test::MetricValue;
 
@@ -170,7 +166,7 @@ TEST_F(ZigbeeModuleTest, JoinInterviewReportSwitchPlugDimBulb) {
     probe_->Clear();
     ASSERT_TRUE(probe_->Publish("zigbee2mqtt/" + plug + "/set", json{{"state", state}}.dump()).ok());
     auto m = probe_->WaitFor("zigbee2mqtt/" + plug, [&](const mqtt::Message& msg) {
-      return Parse(msg).value("state", "") == state;
+      return test::PayloadJson(msg).value("state", "") == state;
     }, 5s);
     ASSERT_TRUE(m.has_value()) << state << "\n" << probe_->Dump();
     EXPECT_TRUE(Eventually([&] { return Sim().DeviceState(RawIeeeOf("smart_plug")).value("state", "") == state; }, 3s))
@@ -181,7 +177,7 @@ TEST_F(ZigbeeModuleTest, JoinInterviewReportSwitchPlugDimBulb) {
   probe_->Clear();
   ASSERT_TRUE(probe_->Publish("zigbee2mqtt/" + bulb + "/set", R"({"state":"ON","brightness":77})").ok());
   auto dimmed = probe_->WaitFor("zigbee2mqtt/" + bulb, [](const mqtt::Message& msg) {
-    return Parse(msg).value("brightness", -1) == 77;
+    return test::PayloadJson(msg).value("brightness", -1) == 77;
   }, 5s);
   ASSERT_TRUE(dimmed.has_value()) << probe_->Dump();
   EXPECT_TRUE(Eventually([&] { return Sim().DeviceState(RawIeeeOf("color_bulb")).value("brightness", -1) == 77; }, 3s))
@@ -237,7 +233,7 @@ TEST_F(ZigbeeModuleTest, RestartKeepsDevicesFromTheDatabase) {
                               json{{"from", plug}, {"to", "kitchen_plug"}, {"transaction", "t1"}}.dump()).ok());
   auto renamed = probe_->WaitFor("zigbee2mqtt/bridge/response/device/rename", {}, 5s);
   ASSERT_TRUE(renamed.has_value()) << probe_->Dump();
-  EXPECT_EQ(Parse(renamed)["status"], "ok") << renamed->payload;
+  EXPECT_EQ(test::PayloadJson(renamed)["status"], "ok") << renamed->payload;
   StopModule();
 
   config_.zigbee.permit_join = false;  // nobody joins again: what is there comes from the file
