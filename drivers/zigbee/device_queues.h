@@ -2,10 +2,10 @@
 //
 // A device's jobs (interview, commands, enroll responses) run one at a time and in order, and they
 // block: a request waits for the device's answer or its timeout. Different devices must not wait on
-// each other, so a sleepy or dead device holds only its own queue. Before this, every device had its
-// own thread; 200 devices meant 200 threads, ~7 MiB of stacks and glibc arenas, for queues that are
-// empty nearly all the time. Here a thread is started only when a device has work and every running
-// thread is busy, up to `max_threads`; beyond that, ready devices wait their turn in arrival order.
+// each other, so a sleepy or dead device holds only its own queue. A thread per device would cost 200
+// threads (~7 MiB of stacks and glibc arenas) for queues that are empty nearly all the time, so a
+// thread is started only when a device has work and every running thread is busy, up to
+// `max_threads`; beyond that, ready devices wait their turn in arrival order.
 #pragma once
 
 #include <chrono>
