@@ -27,6 +27,7 @@
 
 #include <fmt/format.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -195,6 +196,13 @@ struct Subscription {
   std::string pattern;
   int qos = 0;
   Client::Handler handler;
+  Client::OwnMessages own = Client::OwnMessages::kReceive;
+};
+
+// What one topic filter is subscribed with; a broker keeps one subscription per filter and client.
+struct FilterOptions {
+  int qos = 0;
+  bool no_local = true;  // only while every subscription to the filter skips its own messages
 };
 
 }  // namespace
@@ -261,7 +269,9 @@ class Client::Impl {
     // We run our own loop on one thread; this keeps libmosquitto from writing to the socket from
     // inside mosquitto_publish(), so every write happens in loop_write() where errors are handled.
     mosquitto_threaded_set(m, true);
-    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    // MQTT 5 for "no local" subscriptions (see Subscribe); a broker that only speaks 3.1.1 makes the
+    // session fall back (RunSession).
+    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     // State updates are small and go out one at a time: Nagle would hold each behind the previous
     // one's acknowledgement.
     mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
@@ -349,7 +359,7 @@ class Client::Impl {
     if (wake) Wake();
   }
 
-  void Subscribe(std::string pattern, int qos, Handler handler) {
+  void Subscribe(std::string pattern, int qos, Handler handler, OwnMessages own) {
     qos = std::clamp(qos, 0, 2);
     if (mosquitto_sub_topic_check(pattern.c_str()) != MOSQ_ERR_SUCCESS) {
       log_->error("not subscribing to invalid pattern '{}': '+' and '#' must fill a whole level, '#' last",
@@ -358,11 +368,13 @@ class Client::Impl {
     }
     {
       std::lock_guard lock(mu_);
-      subscriptions_.push_back(std::make_shared<const Subscription>(Subscription{pattern, qos, std::move(handler)}));
+      subscriptions_.push_back(
+          std::make_shared<const Subscription>(Subscription{pattern, qos, std::move(handler), own}));
       // While disconnected the next connect subscribes to everything in `subscriptions_`.
       if (!connected_) return;
-      // Subscriptions never count against queue_limit and are never dropped.
-      new_subscriptions_.emplace_back(std::move(pattern), qos);
+      // Subscriptions never count against queue_limit and are never dropped. The filter's options
+      // cover every subscription to it, as the broker replaces a filter's earlier subscription.
+      new_subscriptions_.emplace_back(pattern, FilterOptionsLocked(pattern));
     }
     Wake();
   }
@@ -388,6 +400,16 @@ class Client::Impl {
 
  private:
   // ---- called with mu_ held ----
+  FilterOptions FilterOptionsLocked(const std::string& pattern) const {
+    FilterOptions filter;
+    for (const auto& s : subscriptions_) {
+      if (s->pattern != pattern) continue;
+      filter.qos = std::max(filter.qos, s->qos);
+      filter.no_local = filter.no_local && s->own == OwnMessages::kSkip;
+    }
+    return filter;
+  }
+
   void EnqueueLocked(Message message) {
     // The bound is for the time the broker is away; while connected the network thread drains the
     // queue at once, so even queue_limit 0 (no offline queue) still publishes.
@@ -426,6 +448,7 @@ class Client::Impl {
       bool reached_broker = RunSession();
       if (StopRequested()) break;
       if (reached_broker) failures = 0;
+      if (std::exchange(retry_now_, false)) continue;
       seconds delay = detail::BackoffDelay(failures, config_.reconnect_min_delay, config_.reconnect_max_delay);
       ++failures;
       ReportFailure(delay);
@@ -458,6 +481,8 @@ class Client::Impl {
       int loop_errno = errno;
       if (connack_seen_) break;
       if (rc != MOSQ_ERR_SUCCESS) {
+        // A broker from before MQTT 5 answers a v5 CONNECT with a 3.1.1 refusal that does not parse.
+        if (rc == MOSQ_ERR_MALFORMED_PACKET || rc == MOSQ_ERR_PROTOCOL) return FallBackToV311();
         failure_ = DescribeConnectError(rc, disconnect_errno_ != 0 ? disconnect_errno_ : loop_errno);
         return false;
       }
@@ -470,11 +495,16 @@ class Client::Impl {
       }
     }
     if (connack_code_ != 0) {
-      failure_ = fmt::format("refused the connection: {}", mosquitto_connack_string(connack_code_));
-      if (connack_code_ == 4 || connack_code_ == 5) {
-        failure_ += " Check mqtt.user and mqtt.password (or EDGED_MQTT_PASSWORD / mqtt.password_file)";
-      } else if (connack_code_ == 2) {
-        failure_ += fmt::format(" Check mqtt.client_id ('{}')", client_id_);
+      const bool v5 = protocol_ == MQTT_PROTOCOL_V5;
+      if (connack_code_ == (v5 ? MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION : 1) && v5) return FallBackToV311();
+      std::string reason = v5 ? mosquitto_reason_string(connack_code_) : mosquitto_connack_string(connack_code_);
+      if (!reason.empty() && reason.back() == '.') reason.pop_back();  // 3.1.1's strings end in one
+      failure_ = fmt::format("refused the connection: {}", reason);
+      if (connack_code_ == (v5 ? MQTT_RC_BAD_USERNAME_OR_PASSWORD : 4) ||
+          connack_code_ == (v5 ? MQTT_RC_NOT_AUTHORIZED : 5)) {
+        failure_ += ". Check mqtt.user and mqtt.password (or EDGED_MQTT_PASSWORD / mqtt.password_file)";
+      } else if (connack_code_ == (v5 ? MQTT_RC_CLIENTID_NOT_VALID : 2)) {
+        failure_ += fmt::format(". Check mqtt.client_id ('{}')", client_id_);
       }
       return false;
     }
@@ -495,6 +525,17 @@ class Client::Impl {
         return true;
       }
     }
+  }
+
+  // Retries at once with MQTT 3.1.1 and keeps it for this client's life.
+  bool FallBackToV311() {
+    log_->info("broker {} does not speak MQTT 5; using 3.1.1 (its subscriptions then also receive what it "
+               "publishes itself)", address_.ToString());
+    protocol_ = MQTT_PROTOCOL_V311;
+    mosquitto_int_option(mosq_.get(), MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_disconnect(mosq_.get());
+    retry_now_ = true;
+    return false;
   }
 
   std::string DescribeConnectError(int rc, int err) {
@@ -547,8 +588,11 @@ class Client::Impl {
     }
   }
 
-  void SubscribeNow(const std::string& pattern, int qos) {
-    int rc = mosquitto_subscribe(mosq_.get(), nullptr, pattern.c_str(), qos);
+  void SubscribeNow(const std::string& pattern, const FilterOptions& filter) {
+    int rc = protocol_ == MQTT_PROTOCOL_V5
+                 ? mosquitto_subscribe_v5(mosq_.get(), nullptr, pattern.c_str(), filter.qos,
+                                          filter.no_local ? MQTT_SUB_OPT_NO_LOCAL : 0, nullptr)
+                 : mosquitto_subscribe(mosq_.get(), nullptr, pattern.c_str(), filter.qos);
     if (rc != MOSQ_ERR_SUCCESS) {
       log_->error("subscribing to '{}' failed: {}", pattern, mosquitto_strerror(rc));
     }
@@ -556,7 +600,7 @@ class Client::Impl {
 
   void SendPending() {
     std::deque<Message> messages;
-    std::vector<std::pair<std::string, int>> subscriptions;
+    std::vector<std::pair<std::string, FilterOptions>> subscriptions;
     {
       std::lock_guard lock(mu_);
       if (pending_.empty() && new_subscriptions_.empty()) return;
@@ -564,7 +608,7 @@ class Client::Impl {
       subscriptions.swap(new_subscriptions_);
       queue_depth_->Set(0);
     }
-    for (const auto& [pattern, qos] : subscriptions) SubscribeNow(pattern, qos);
+    for (const auto& [pattern, filter] : subscriptions) SubscribeNow(pattern, filter);
     for (const Message& message : messages) PublishNow(message);
   }
 
@@ -572,7 +616,7 @@ class Client::Impl {
   // queued messages keep their order), then the OnConnected callbacks.
   void SessionUp() {
     std::deque<Message> queued;
-    std::map<std::string, int> patterns;
+    std::map<std::string, FilterOptions> patterns;
     std::vector<Message> retained;
     std::vector<std::shared_ptr<const std::function<void()>>> callbacks;
     {
@@ -583,7 +627,7 @@ class Client::Impl {
       queued.swap(pending_);
       new_subscriptions_.clear();  // covered by `patterns`
       queue_depth_->Set(0);
-      for (const auto& s : subscriptions_) patterns[s->pattern] = std::max(patterns[s->pattern], s->qos);
+      for (const auto& s : subscriptions_) patterns.try_emplace(s->pattern, FilterOptionsLocked(s->pattern));
       for (const auto& [topic, message] : retained_) retained.push_back(message);
       callbacks = on_connected_;
     }
@@ -594,7 +638,7 @@ class Client::Impl {
     log_->info("connected to broker {} as '{}'", address_.ToString(), client_id_);
 
     if (!will_.topic.empty()) PublishNow(Message{will_.topic, will_.online_payload, 1, true});
-    for (const auto& [pattern, qos] : patterns) SubscribeNow(pattern, qos);
+    for (const auto& [pattern, filter] : patterns) SubscribeNow(pattern, filter);
     for (const Message& message : retained) PublishNow(message);
     for (const Message& message : queued) PublishNow(message);
     for (const auto& callback : callbacks) {
@@ -748,7 +792,7 @@ class Client::Impl {
   bool overflow_logged_ = false;
   std::string last_error_;
   std::deque<Message> pending_;  // bounded by queue_limit
-  std::vector<std::pair<std::string, int>> new_subscriptions_;  // made while connected, not yet sent
+  std::vector<std::pair<std::string, FilterOptions>> new_subscriptions_;  // made while connected, not yet sent
   std::map<std::string, Message> retained_;
   std::vector<std::shared_ptr<const Subscription>> subscriptions_;
   std::vector<std::shared_ptr<const std::function<void()>>> on_connected_;
@@ -756,6 +800,8 @@ class Client::Impl {
   // Network thread only.
   bool connack_seen_ = false;
   int connack_code_ = 0;
+  int protocol_ = MQTT_PROTOCOL_V5;  // network thread only after Start()
+  bool retry_now_ = false;           // network thread only
   int disconnect_errno_ = 0;
   std::string last_lib_error_;
   std::string failure_;
@@ -806,8 +852,8 @@ void Client::Stop() { impl_->Stop(); }
 void Client::Publish(std::string topic, std::string payload, int qos, bool retain) {
   impl_->Publish(std::move(topic), std::move(payload), qos, retain);
 }
-void Client::Subscribe(std::string pattern, int qos, Handler handler) {
-  impl_->Subscribe(std::move(pattern), qos, std::move(handler));
+void Client::Subscribe(std::string pattern, int qos, Handler handler, OwnMessages own) {
+  impl_->Subscribe(std::move(pattern), qos, std::move(handler), own);
 }
 void Client::OnConnected(std::function<void()> callback) { impl_->OnConnected(std::move(callback)); }
 bool Client::connected() const { return impl_->connected(); }

@@ -73,7 +73,11 @@ class Client {
   // network thread, in arrival order, and must not block; hand heavy work to your own queue.
   // Handlers may call Publish() and Subscribe(). Every handler whose pattern matches a message gets
   // it; with overlapping patterns the broker may also deliver the message twice. Safe before Start().
-  void Subscribe(std::string pattern, int qos, Handler handler);
+  // OwnMessages::kSkip asks the broker not to send back what this client publishes (MQTT 5 "no local"):
+  // a bridge subscribed to its own base topic would otherwise read every state it sends. It is a
+  // saving, not a filter: a 3.1.1-only broker, or an overlapping pattern without it, still echoes them.
+  enum class OwnMessages { kReceive, kSkip };
+  void Subscribe(std::string pattern, int qos, Handler handler, OwnMessages own = OwnMessages::kReceive);
 
   // Called on the network thread after every successful (re)connect, after subscriptions and retained
   // messages were re-sent.
@@ -82,7 +86,7 @@ class Client {
   bool connected() const;
   // ok when connected; failed with the last error while not, e.g.
   // "broker 127.0.0.1:1883 unreachable: Connection refused; retrying in 4s",
-  // "broker h:1883 refused the connection: Connection Refused: not authorised. Check mqtt.user ...".
+  // "broker h:1883 refused the connection: Not authorized. Check mqtt.user ...".
   Health health() const;
   const std::string& base_topic() const;
 

@@ -205,7 +205,11 @@ class Bridge::Impl {
           gate->Call([&](Impl& b) { b.OnMessage(ieee, state, lqi); });
         },
     });
-    client_.Subscribe(options_.base_topic + "/#", 1, [gate](const Message& m) { gate->Call([&](Impl& b) { b.OnMqtt(m); }); });
+    // Under the base topic the bridge reads only commands; what it publishes there itself is skipped at
+    // the broker, which saves a read and a dispatch per state message.
+    client_.Subscribe(
+        options_.base_topic + "/#", 1, [gate](const Message& m) { gate->Call([&](Impl& b) { b.OnMqtt(m); }); },
+        Client::OwnMessages::kSkip);
     if (options_.zigbee.homeassistant.enabled) {
       const std::string status_topic = options_.zigbee.homeassistant.status_topic;
       client_.Subscribe(status_topic, 1, [gate, status_topic](const Message& m) {
