@@ -5,7 +5,8 @@
 //   np.percentile(..).astype(uint8)  -> PercentileU8 (numpy 'linear' method, then truncation)
 //   np.clip + stretch .astype(uint8) -> ContrastStretch (float64 math, truncation)
 //   scipy gaussian_filter(sigma=1, radius=1) on uint8 -> BlurTap (float64 taps, symmetric form,
-//                                                       truncation after each axis, 'reflect' border)
+//                                                       truncation after each axis, 'reflect' border;
+//                                                       computed in fixed point with equal results)
 //   cv2.convertScaleAbs(avg)         -> RoundToU8 (round half to even, saturate)
 //   cv2.absdiff + cv2.threshold      -> DeltaThreshold
 //   cv2.accumulateWeighted           -> AccumulateWeighted (fmaf(dst, 1-alpha, src*alpha), one rounding)
@@ -116,9 +117,19 @@ EDGED_HD inline void ContrastUpdate(ContrastState* s, const uint32_t* hist, uint
 
 // One tap of scipy's 3-tap Gaussian on uint8 data: centre*w0 + (left+right)*w1 in float64 (scipy's
 // symmetric-kernel form, which adds the two sides first), truncated back to uint8.
-EDGED_HD inline uint8_t BlurTap(int centre, int side_sum) {
+EDGED_HD inline uint8_t BlurTapFloat64(int centre, int side_sum) {
   const double v = static_cast<double>(centre) * kBlurCentre + static_cast<double>(side_sum) * kBlurSide;
   return static_cast<uint8_t>(v);
+}
+
+// The same tap in 16.16 fixed point, which the CPU runs eight lanes at a time where float64 runs four.
+// The weights were searched so that it equals BlurTapFloat64 for every centre 0..255 and side sum
+// 0..510, including the 240 sums that land exactly on an integer; DetectMotion.FixedPointBlurEqualsScipy
+// checks all 130,816 inputs. The largest sum, 255*29614 + 510*17961, is under 2^24.
+inline constexpr int kBlurCentreQ16 = 29614;
+inline constexpr int kBlurSideQ16 = 17961;
+EDGED_HD inline uint8_t BlurTap(int centre, int side_sum) {
+  return static_cast<uint8_t>((centre * kBlurCentreQ16 + side_sum * kBlurSideQ16) >> 16);
 }
 
 // scipy 'reflect' mode (d c b a | a b c d): the pixel before the first is the first.

@@ -317,6 +317,16 @@ TEST(DetectMotion, FusedMulAddIsFma) {
   }
 }
 
+TEST(DetectMotion, FixedPointBlurEqualsScipy) {
+  // Every input a blur tap can see: a uint8 centre and the sum of two uint8 neighbours.
+  for (int centre = 0; centre <= 255; ++centre) {
+    for (int side_sum = 0; side_sum <= 510; ++side_sum) {
+      ASSERT_EQ(motion::BlurTap(centre, side_sum), motion::BlurTapFloat64(centre, side_sum))
+          << centre << " " << side_sum;
+    }
+  }
+}
+
 TEST(DetectMotion, CudaMatchesCpu) {
   if (!CudaMotionAvailable()) GTEST_SKIP() << "no CUDA build or no CUDA device";
   const cv::Size size = Frames()[0].size();
