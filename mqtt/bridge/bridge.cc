@@ -19,6 +19,7 @@
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
+#include "base/atomic_file.h"
 #include "base/logging.h"
 #include "mqtt/bridge/exposes.h"
 #include "mqtt/bridge/payloads.h"
@@ -194,7 +195,9 @@ class Bridge::Impl {
       auto devices = network_.Devices();
       std::lock_guard lock(mu_);
       coordinator_ = std::move(coordinator);
-      for (const auto& info : devices) UpsertLocked(info);
+      // Saved states of devices that are no longer in the database are dropped here.
+      json saved_states = LoadStates();
+      for (const auto& info : devices) RestoreStateLocked(UpsertLocked(info), saved_states);
     }
     auto gate = gate_;
     network_.SetEvents(NetworkEvents{
@@ -242,6 +245,7 @@ class Bridge::Impl {
     }
     q_cv_.notify_all();
     if (worker_.joinable()) worker_.join();
+    if (started_) SaveStates();
   }
 
   Health health() const {
@@ -360,6 +364,7 @@ class Bridge::Impl {
   }
 
   void PublishStateLocked(DeviceRecord& rec) {
+    states_dirty_ = true;
     json message = rec.state;
     if (rec.linkquality) message["linkquality"] = *rec.linkquality;
     if (options_.zigbee.homeassistant.enabled) {
@@ -419,6 +424,63 @@ class Bridge::Impl {
     return rec;
   }
 
+  // The last state of a device from state_file, with its series, as if it had just reported it.
+  void RestoreStateLocked(DeviceRecord& rec, json& saved_states) {
+    auto it = saved_states.find(rec.info.ieee_address);
+    if (it == saved_states.end() || !it->is_object()) return;
+    json state = std::move(*it);
+    if (auto lqi = state.find("linkquality"); lqi != state.end()) {
+      if (lqi->is_number_integer()) rec.linkquality = lqi->get<int>();
+      state.erase(lqi);
+    }
+    rec.state = std::move(state);
+    UpdateStateMetricsLocked(rec, rec.state);
+  }
+
+  json LoadStates() {
+    if (options_.state_file.empty()) return json::object();
+    std::error_code ec;
+    if (!std::filesystem::exists(options_.state_file, ec)) return json::object();
+    auto text = ReadFileToString(options_.state_file);
+    if (!text.ok()) {
+      log_->warn("zigbee bridge: cannot read the saved device states, starting without them: {}",
+                 text.status().ToString());
+      return json::object();
+    }
+    json states = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (!states.is_object()) {
+      log_->warn("zigbee bridge: {} is not a JSON object of device states; starting without them (the file "
+                 "is rewritten within {} s)",
+                 options_.state_file.string(),
+                 std::chrono::duration_cast<std::chrono::seconds>(options_.state_save_interval).count());
+      return json::object();
+    }
+    return states;
+  }
+
+  // Writes state_file when a state changed since the last write. The snapshot is taken under mu_; the
+  // write (with its fsync) runs outside it, so reports never wait for the disk.
+  void SaveStates() {
+    if (options_.state_file.empty()) return;
+    json states = json::object();
+    {
+      std::lock_guard lock(mu_);
+      if (!states_dirty_) return;
+      states_dirty_ = false;
+      for (const auto& [ieee, rec] : devices_) {
+        if (rec.state.empty() && !rec.linkquality) continue;
+        json state = rec.state;
+        if (rec.linkquality) state["linkquality"] = *rec.linkquality;
+        states[ieee] = std::move(state);
+      }
+    }
+    if (Status s = WriteFileAtomically(options_.state_file, Dump(states)); !s.ok()) {
+      limiter_.Warn(fmt::format("zigbee bridge: saving the device states failed (retrying): {}", s.ToString()));
+      std::lock_guard lock(mu_);
+      states_dirty_ = true;
+    }
+  }
+
   void EnsureMetricsLocked(DeviceRecord& rec) {
     const std::map<std::string, std::string> labels = {{"device", rec.info.friendly_name}};
     if (!rec.last_seen_gauge) rec.last_seen_gauge = &last_seen_family_->Add(labels);
@@ -461,6 +523,7 @@ class Bridge::Impl {
     if (options_.zigbee.availability.enabled) Publish(rec.info.friendly_name + "/availability", "", true, 1);
     RemoveMetricsLocked(rec);
     devices_.erase(it);
+    states_dirty_ = true;
     order_.erase(std::remove(order_.begin(), order_.end(), ieee), order_.end());
   }
 
@@ -617,6 +680,10 @@ class Bridge::Impl {
       if (Clock::now() >= next_tick) {
         Tick();
         next_tick = Clock::now() + options_.availability_check_interval;
+      }
+      if (Clock::now() >= next_state_save_) {
+        SaveStates();
+        next_state_save_ = Clock::now() + options_.state_save_interval;
       }
     }
   }
@@ -1057,6 +1124,8 @@ class Bridge::Impl {
   std::string last_joined_;
   std::optional<SystemClock::time_point> published_permit_join_end_;
   bool devices_dirty_ = false;
+  bool states_dirty_ = false;
+  Clock::time_point next_state_save_ = Clock::now();  // worker only
 
   // MQTT → worker queue.
   std::mutex q_mu_;

@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,6 +46,12 @@ struct BridgeOptions {
   std::size_t queue_limit = 1024;          // MQTT commands waiting for the worker
   std::size_t max_payload_bytes = 64 * 1024;
   std::chrono::milliseconds availability_check_interval{1000};
+  // Where the devices' last states are kept across restarts, as zigbee2mqtt keeps data/state.json:
+  // after a restart a report that carries one property still publishes the others' last values,
+  // instead of nulls over the retained state. Written atomically at most every state_save_interval
+  // and at Stop(). Empty: states start empty at every start.
+  std::filesystem::path state_file;
+  std::chrono::milliseconds state_save_interval{30000};
   // bridge/request/restart: called (from the worker) after the response went out. Empty: the bridge
   // re-announces everything instead, which is what a restart would achieve for MQTT consumers.
   std::function<void()> restart;

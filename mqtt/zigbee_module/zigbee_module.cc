@@ -135,6 +135,7 @@ StatusOr<std::unique_ptr<ZigbeeModule>> NewZigbeeModule(const config::Config& co
                                                         prometheus::Registry* registry, ZigbeeModuleOptions options) {
   options.network.config = config.zigbee;
   options.network.registry = registry;
+  std::filesystem::path state_file = options.network.state_dir / "state.json";  // beside the device database
   ASSIGN_OR_RETURN(auto network, zigbee::ZigbeeNetwork::Create(std::move(options.network)));
   auto adapter = std::make_unique<ZigbeeNetworkAdapter>(*network);
   auto module = std::make_unique<ZigbeeModule>(std::move(network), std::move(adapter));
@@ -142,6 +143,7 @@ StatusOr<std::unique_ptr<ZigbeeModule>> NewZigbeeModule(const config::Config& co
   // The network permits joining itself each time the coordinator comes up (zigbee.permit_join); the
   // bridge asking too, at its start when the coordinator is usually not up yet, would only warn.
   bridge_options.zigbee.permit_join = false;
+  bridge_options.state_file = std::move(state_file);
   ASSIGN_OR_RETURN(module->bridge_, bridge::Bridge::Create(std::move(bridge_options), client, *module->adapter_, registry));
   return module;
 }

@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "base/atomic_file.h"
 #include "mqtt/bridge/bridge.h"
 #include "mqtt/client.h"
 #include "tests/bridge/ha_schema.h"
@@ -173,6 +174,56 @@ TEST_F(BridgeTest, ReportsBecomeStateJsonAndMetrics) {
   ASSERT_TRUE(probe_->WaitFor("zigbee2mqtt/door", test::PayloadContains(R"("contact":false)")));
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_state", {{"device", "door"}, {"property", "contact"}}), 0);
   EXPECT_EQ(MetricValue(registry_, "edged_zigbee_state", {{"device", "door"}, {"property", "battery_low"}}), 1);
+}
+
+TEST_F(BridgeTest, StatesSurviveARestart) {
+  test::TempDir dir("edged-bridge-states");
+  auto options = Options();
+  options.state_file = dir.path() / "state.json";
+  StartBridge(options);
+  net_.Join("climate_sensor", kClimate, "climate");
+  net_.Report(kClimate, {{"temperature", 21.5}, {"humidity", 40}}, 120);
+  ASSERT_TRUE(probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("humidity":40)"))) << probe_->Dump();
+
+  // A restart: bridge and client stop, new ones start on the same network and state file.
+  const auto restart = [&] {
+    bridge_->Stop();
+    bridge_.reset();
+    client_->Stop();
+    client_.reset();
+    probe_->Clear();
+    StartBridge(options);
+  };
+  restart();
+  auto saved = ReadFileToString(options.state_file);
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  EXPECT_EQ(json::parse(*saved)[kClimate], json({{"temperature", 21.5}, {"humidity", 40}, {"linkquality", 120}}));
+  // The series are back before the device reports again.
+  EXPECT_EQ(MetricValue(registry_, "edged_zigbee_state", {{"device", "climate"}, {"property", "temperature_celsius"}}),
+            21.5);
+  // One property arrives; the state carries the other's last value instead of null.
+  net_.Report(kClimate, {{"temperature", 22}}, 110);
+  auto state = probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("temperature":22)"));
+  ASSERT_TRUE(state) << probe_->Dump();
+  EXPECT_EQ(test::PayloadJson(state)["humidity"], 40);
+  EXPECT_EQ(test::PayloadJson(state)["linkquality"], 110);
+
+  // A damaged file costs the saved states, never the start; the next save replaces it.
+  bridge_->Stop();
+  ASSERT_TRUE(WriteFileAtomically(options.state_file, "{not json").ok());
+  bridge_.reset();
+  client_->Stop();
+  client_.reset();
+  probe_->Clear();
+  StartBridge(options);
+  net_.Report(kClimate, {{"temperature", 23}}, 100);
+  state = probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("temperature":23)"));
+  ASSERT_TRUE(state) << probe_->Dump();
+  EXPECT_TRUE(test::PayloadJson(state)["humidity"].is_null());
+  bridge_->Stop();
+  saved = ReadFileToString(options.state_file);
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(json::parse(*saved)[kClimate]["temperature"], 23);
 }
 
 TEST_F(BridgeTest, SetSwitchesThePlugAndDimsTheBulb) {

@@ -344,7 +344,7 @@ TEST_F(ZigbeeNetworkTest, SurvivesGarbageDroppedAndLateResponses) {
   ASSERT_TRUE((*net)->Start().ok());
   ASSERT_TRUE(WaitFor([&] { return (*net)->coordinator_up(); }, 15s));
   ASSERT_TRUE((*net)->PermitJoin(120s).ok());
-  ASSERT_TRUE(WaitFor([&] { return rec.CountInterviewed() == 5; }, 30s));
+  ASSERT_TRUE(WaitFor([&] { return rec.CountInterviewed() == 5; }, 60s));  // a third of the frames are noise
   const auto text = prometheus::TextSerializer().Serialize(registry_.Collect());
   const auto pos = text.find("edged_zigbee_bad_frames_total ");
   ASSERT_NE(pos, std::string::npos);
@@ -354,8 +354,8 @@ TEST_F(ZigbeeNetworkTest, SurvivesGarbageDroppedAndLateResponses) {
   sim->SetFaults({1.0, 0ms, 0});
   const std::string plug = IeeeOf(**net, "edged.plug");
   EXPECT_EQ((*net)->SendCommand(plug, {{"state", "ON"}}).code(), StatusCode::kDeadlineExceeded);
-  // ...late SRSPs (1.5 s, under the 2 s SREQ timeout) still complete...
-  sim->SetFaults({0, 1500ms, 0});
+  // ...late SRSPs (1 s, well under the 2 s SREQ timeout even on a loaded CI machine) still complete...
+  sim->SetFaults({0, 1000ms, 0});
   EXPECT_TRUE((*net)->SendCommand(plug, {{"state", "ON"}}).ok());
   // ...and once the faults stop, everything is normal again.
   sim->SetFaults({});
