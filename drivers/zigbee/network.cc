@@ -891,6 +891,32 @@ struct ZigbeeNetwork::Impl {
   }
 
   Status SendZclRequests(const std::string& key, const std::vector<zcl::ZclRequest>& reqs, bool want_response) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    auto future = promise->get_future();
+    SendZclRequestsAsync(key, reqs, want_response, [promise](Status s) { promise->set_value(std::move(s)); });
+    if (future.wait_for(options.areq_timeout * 4) != std::future_status::ready) {
+      return DeadlineExceededError(fmt::format("device {}: the command is still queued behind earlier ones", key));
+    }
+    return future.get();
+  }
+
+  void SendZclRequestsAsync(const std::string& key, const std::vector<zcl::ZclRequest>& reqs, bool want_response,
+                            ZigbeeNetwork::Done done) {
+    auto job = ZclJob(key, reqs, want_response);
+    if (!job.ok()) return done(job.status());
+    bool posted;
+    {
+      std::lock_guard lock(mu);
+      posted = PostLocked(job->first, [job = std::move(job->second), done] { done(job()); });
+    }
+    // Outside mu: `done` may call back into the network.
+    if (!posted) done(UnavailableError("the Zigbee network is stopped"));
+  }
+
+  // The device's IEEE address and the job that sends `reqs` to it, or why they cannot be sent.
+  StatusOr<std::pair<std::string, std::function<Status()>>> ZclJob(const std::string& key,
+                                                                    const std::vector<zcl::ZclRequest>& reqs,
+                                                                    bool want_response) {
     DeviceInfo d;
     {
       std::lock_guard lock(mu);
@@ -915,12 +941,13 @@ struct ZigbeeNetwork::Impl {
       }
       routed.push_back({*ep, r});
     }
-    return RunOnDevice(d.ieee_address, [this, nwk = d.network_address, routed, want_response]() -> Status {
+    std::function<Status()> job = [this, nwk = d.network_address, routed, want_response]() -> Status {
       for (const auto& [ep, r] : routed) {
         RETURN_IF_ERROR(Zcl(nwk, ep, r.cluster, r.kind, r.command, r.payload, want_response).status());
       }
       return OkStatus();
-    });
+    };
+    return std::make_pair(d.ieee_address, std::move(job));
   }
 
   void Housekeeping() {
@@ -1215,6 +1242,18 @@ Status ZigbeeNetwork::SendCommand(const std::string& key, const json& command) {
 Status ZigbeeNetwork::Read(const std::string& key, const json& command) {
   ASSIGN_OR_RETURN(auto reqs, zcl::JsonToRead(command));
   return impl_->SendZclRequests(key, reqs, true);
+}
+
+void ZigbeeNetwork::SendCommandAsync(const std::string& key, const json& command, Done done) {
+  auto reqs = zcl::JsonToZcl(command);
+  if (!reqs.ok()) return done(reqs.status());
+  impl_->SendZclRequestsAsync(key, *reqs, false, std::move(done));
+}
+
+void ZigbeeNetwork::ReadAsync(const std::string& key, const json& command, Done done) {
+  auto reqs = zcl::JsonToRead(command);
+  if (!reqs.ok()) return done(reqs.status());
+  impl_->SendZclRequestsAsync(key, *reqs, true, std::move(done));
 }
 
 sim::ZnpSimulator* ZigbeeNetwork::simulator() const { return impl_->simulator.get(); }

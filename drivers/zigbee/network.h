@@ -6,7 +6,8 @@
 // Threading: all methods are thread-safe. Events are called from the network's threads and must not
 // block; they may be called while the network holds its own lock, so a handler must not call back into
 // the network synchronously (hand the work to another thread). SendCommand and Read block their
-// caller until the device acknowledged (or the timeout passed), and never block other devices.
+// caller until the device acknowledged (or the timeout passed), and never block other devices; the
+// *Async forms return at once and report the outcome to a callback.
 #pragma once
 
 #include <chrono>
@@ -140,6 +141,13 @@ class ZigbeeNetwork : public Module {
   Status SetOptions(const std::string& ieee_or_name, const nlohmann::json& options);
   Status SendCommand(const std::string& ieee_or_name, const nlohmann::json& command);
   Status Read(const std::string& ieee_or_name, const nlohmann::json& command);
+  // The same without waiting: `done` is called exactly once with the outcome, on the device's job
+  // thread once the device answered (or timed out), or on the caller's thread when the command is
+  // rejected before it is queued (unknown device, no such cluster, coordinator down). It must not
+  // block: other commands to the same device wait behind it.
+  using Done = std::function<void(Status)>;
+  void SendCommandAsync(const std::string& ieee_or_name, const nlohmann::json& command, Done done);
+  void ReadAsync(const std::string& ieee_or_name, const nlohmann::json& command, Done done);
 
   // The in-process simulator behind the "simulator" port (demo, tests); nullptr otherwise.
   sim::ZnpSimulator* simulator() const;

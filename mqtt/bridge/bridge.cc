@@ -989,19 +989,32 @@ class Bridge::Impl {
         *st = v;
       }
     }
-    const Status sent = set ? network_.SendCommand(ieee, command) : network_.Read(ieee, command);
+    // The worker does not wait for the device: one that stopped answering must not hold up commands to
+    // the others or the bridge requests. The outcome comes back on the network's thread.
+    json optimistic_state = set && optimistic ? OptimisticState(command, cached) : json::object();
+    auto done = [gate = gate_, verb = std::string(verb), name = work.name, ieee,
+                 optimistic_state = std::move(optimistic_state)](Status sent) {
+      gate->Call([&](Impl& b) { b.OnCommandDone(sent, verb, name, ieee, optimistic_state); });
+    };
+    if (set) {
+      network_.SendCommand(ieee, command, std::move(done));
+    } else {
+      network_.Read(ieee, command, std::move(done));
+    }
+  }
+
+  void OnCommandDone(const Status& sent, const std::string& verb, const std::string& name, const std::string& ieee,
+                     const json& optimistic_state) {
     if (!sent.ok()) {
-      Reject("command_failed", fmt::format("Publish '{}' to '{}' failed: '{}'", verb, work.name, sent.message()));
+      Reject("command_failed", fmt::format("Publish '{}' to '{}' failed: '{}'", verb, name, sent.message()));
       return;
     }
-    if (!set || !optimistic) return;
-    json state = OptimisticState(command, cached);
-    if (state.empty()) return;
+    if (optimistic_state.empty()) return;
     std::lock_guard lock(mu_);
     auto it = devices_.find(ieee);
     if (it == devices_.end()) return;
-    for (auto kv = state.begin(); kv != state.end(); ++kv) it->second.state[kv.key()] = kv.value();
-    UpdateStateMetricsLocked(it->second, state);
+    for (auto kv = optimistic_state.begin(); kv != optimistic_state.end(); ++kv) it->second.state[kv.key()] = kv.value();
+    UpdateStateMetricsLocked(it->second, optimistic_state);
     PublishStateLocked(it->second);
   }
 

@@ -106,12 +106,14 @@ class ZigbeeNetworkView {
   virtual Status SetOptions(const std::string& ieee_address, const nlohmann::json& options) = 0;
 
   // A `/set` command in zigbee2mqtt's JSON ({"state":"ON"}, {"brightness":128,"transition":2}, ...):
-  // converted to ZCL and sent; returns once the device acknowledged it. May block up to the
-  // coordinator's timeout (the bridge calls it from its own worker, never from a network callback).
+  // converted to ZCL and sent. Returns at once; `done` gets the outcome exactly once, when the device
+  // acknowledged it or the coordinator's timeout passed, possibly on another thread, possibly before
+  // SendCommand returns. A device that stopped answering so holds up only its own commands.
   // InvalidArgument for keys or values the device does not support.
-  virtual Status SendCommand(const std::string& ieee_address, const nlohmann::json& command) = 0;
+  using Done = std::function<void(Status)>;
+  virtual void SendCommand(const std::string& ieee_address, const nlohmann::json& command, Done done) = 0;
   // A `/get` command ({"state":""}): reads the attributes; the answers arrive as device_message.
-  virtual Status Read(const std::string& ieee_address, const nlohmann::json& command) = 0;
+  virtual void Read(const std::string& ieee_address, const nlohmann::json& command, Done done) = 0;
 };
 
 }  // namespace edged::mqtt::bridge

@@ -94,12 +94,12 @@ Status ZigbeeNetworkAdapter::SetOptions(const std::string& ieee, const nlohmann:
   return network_.SetOptions(ieee, options);
 }
 
-Status ZigbeeNetworkAdapter::SendCommand(const std::string& ieee, const nlohmann::json& command) {
-  return network_.SendCommand(ieee, command);
+void ZigbeeNetworkAdapter::SendCommand(const std::string& ieee, const nlohmann::json& command, Done done) {
+  network_.SendCommandAsync(ieee, command, std::move(done));
 }
 
-Status ZigbeeNetworkAdapter::Read(const std::string& ieee, const nlohmann::json& command) {
-  return network_.Read(ieee, command);
+void ZigbeeNetworkAdapter::Read(const std::string& ieee, const nlohmann::json& command, Done done) {
+  network_.ReadAsync(ieee, command, std::move(done));
 }
 
 ZigbeeModule::ZigbeeModule(std::unique_ptr<zigbee::ZigbeeNetwork> network, std::unique_ptr<ZigbeeNetworkAdapter> adapter)

@@ -48,8 +48,8 @@ class ZigbeeNetworkAdapter final : public bridge::ZigbeeNetworkView {
   Status Rename(const std::string& ieee_address, const std::string& new_name) override;
   Status Remove(const std::string& ieee_address, bool force) override;
   Status SetOptions(const std::string& ieee_address, const nlohmann::json& options) override;
-  Status SendCommand(const std::string& ieee_address, const nlohmann::json& command) override;
-  Status Read(const std::string& ieee_address, const nlohmann::json& command) override;
+  void SendCommand(const std::string& ieee_address, const nlohmann::json& command, Done done) override;
+  void Read(const std::string& ieee_address, const nlohmann::json& command, Done done) override;
 
  private:
   zigbee::ZigbeeNetwork& network_;

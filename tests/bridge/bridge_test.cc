@@ -486,9 +486,9 @@ TEST_F(BridgeTest, FullQueueDropsAndStillAnswersRequests) {
   options.queue_limit = 4;
   StartBridge(options);
   net_.Join("smart_plug", kPlug, "plug");
-  net_.HoldCommands(true);  // the coordinator stops answering: the worker blocks in SendCommand
-  ASSERT_TRUE(probe_->Publish("zigbee2mqtt/plug/set", R"({"state":"ON"})").ok());
-  ASSERT_TRUE(net_.WaitForCommands(1, milliseconds(3000)));
+  net_.HoldRenames(true);  // the database write hangs (a hung disk): the worker waits in Rename
+  ASSERT_TRUE(probe_->Publish("zigbee2mqtt/bridge/request/device/rename", R"({"from":"plug","to":"socket"})").ok());
+  ASSERT_TRUE(net_.WaitForRenameCalls(1, milliseconds(3000)));
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(probe_->Publish("zigbee2mqtt/bridge/request/health_check", json{{"transaction", i}}.dump()).ok());
   }
@@ -502,9 +502,27 @@ TEST_F(BridgeTest, FullQueueDropsAndStillAnswersRequests) {
   // Zigbee traffic is not stalled by the blocked worker: reports still publish.
   net_.Report(kPlug, {{"power", 7}}, 100);
   EXPECT_TRUE(probe_->WaitFor("zigbee2mqtt/plug", test::PayloadContains(R"("power":7)")));
-  net_.HoldCommands(false);
+  net_.HoldRenames(false);
   auto all = probe_->WaitForCount("zigbee2mqtt/bridge/response/health_check", 20, milliseconds(5000));
   EXPECT_EQ(all.size(), 20u);
+}
+
+TEST_F(BridgeTest, ADeviceThatStopsAnsweringHoldsUpNothingElse) {
+  StartBridge();
+  net_.Join("smart_plug", kPlug, "plug");
+  net_.Join("climate_sensor", kClimate, "climate");
+  net_.HoldCommands(true);  // the plug never acknowledges (until released below)
+  ASSERT_TRUE(probe_->Publish("zigbee2mqtt/plug/set", R"({"state":"OFF"})").ok());
+  ASSERT_TRUE(net_.WaitForCommands(1, milliseconds(3000)));
+  // Bridge requests are still answered and reports still published while the command is pending.
+  json health = Request("health_check", json::object());
+  EXPECT_EQ(health["status"], "ok");
+  net_.Report(kClimate, {{"temperature", 19.5}}, 100);
+  ASSERT_TRUE(probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("temperature":19.5)")));
+  EXPECT_FALSE(probe_->WaitFor("zigbee2mqtt/plug", test::PayloadContains(R"("state":"OFF")"), milliseconds(200)));
+  // The acknowledgement comes late: the state follows it then.
+  net_.HoldCommands(false);
+  EXPECT_TRUE(probe_->WaitFor("zigbee2mqtt/plug", test::PayloadContains(R"("state":"OFF")"))) << probe_->Dump();
 }
 
 // Random and malformed payloads at every topic the bridge subscribes to, for a bounded time: the

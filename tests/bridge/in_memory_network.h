@@ -48,7 +48,10 @@ class InMemoryNetwork : public mqtt::bridge::ZigbeeNetworkView {
     return permit_join_end_;
   }
   Status Rename(const std::string& ieee, const std::string& new_name) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    ++rename_calls_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !hold_renames_; });
     auto it = devices_.find(ieee);
     if (it == devices_.end()) return NotFoundError("no device " + ieee);
     it->second.friendly_name = new_name;
@@ -68,24 +71,21 @@ class InMemoryNetwork : public mqtt::bridge::ZigbeeNetworkView {
     it->second.options = options;
     return OkStatus();
   }
-  Status SendCommand(const std::string& ieee, const nlohmann::json& command) override {
+  void SendCommand(const std::string& ieee, const nlohmann::json& command, Done done) override {
     {
-      std::unique_lock lock(mu_);
+      std::lock_guard lock(mu_);
       commands_.push_back({ieee, command});
       cv_.notify_all();
-      // Tests hold commands here to fill the bridge's queue, like a coordinator that stopped answering.
-      cv_.wait(lock, [&] { return !hold_commands_; });
-      if (fail_commands_) return DeadlineExceededError("AF_DATA_CONFIRM timed out (simulated)");
+      // Held commands wait here for HoldCommands(false), like a coordinator that stopped answering;
+      // the caller goes on, as with the real network.
+      if (hold_commands_) {
+        held_.push_back({ieee, command, std::move(done)});
+        return;
+      }
     }
-    // A real device reports its new attribute values after the command; the simulated one does too
-    // (without color_mode, which only the bridge's optimistic state carries).
-    nlohmann::json report = command;
-    report.erase("transition");
-    if (report.contains("state") && report["state"] == "TOGGLE") report.erase("state");
-    Report(ieee, report, 200);
-    return OkStatus();
+    Complete(ieee, command, done);
   }
-  Status Read(const std::string& ieee, const nlohmann::json& command) override {
+  void Read(const std::string& ieee, const nlohmann::json& command, Done done) override {
     nlohmann::json report = nlohmann::json::object();
     {
       std::lock_guard lock(mu_);
@@ -96,7 +96,7 @@ class InMemoryNetwork : public mqtt::bridge::ZigbeeNetworkView {
       if (it.key() == "temperature") report["temperature"] = 20.0;
     }
     Report(ieee, report, 180);
-    return OkStatus();
+    done(OkStatus());
   }
 
   // ---- driving the simulated network ----
@@ -157,11 +157,26 @@ class InMemoryNetwork : public mqtt::bridge::ZigbeeNetworkView {
     return cv_.wait_for(lock, timeout, [&] { return commands_.size() >= n; });
   }
   void HoldCommands(bool hold) {
+    std::vector<HeldCommand> release;
     {
       std::lock_guard lock(mu_);
       hold_commands_ = hold;
+      if (!hold) release.swap(held_);
+    }
+    for (auto& c : release) Complete(c.ieee, c.command, c.done);
+  }
+  // Rename (a database write) blocks while held, like a write stuck on a hung disk; the bridge's
+  // worker, which makes it, waits with it.
+  void HoldRenames(bool hold) {
+    {
+      std::lock_guard lock(mu_);
+      hold_renames_ = hold;
     }
     cv_.notify_all();
+  }
+  bool WaitForRenameCalls(size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return rename_calls_ >= n; });
   }
   void FailCommands(bool fail) {
     std::lock_guard lock(mu_);
@@ -175,6 +190,22 @@ class InMemoryNetwork : public mqtt::bridge::ZigbeeNetworkView {
   }
 
  private:
+  // A device acknowledges, then reports its new attribute values, as a real one does (without
+  // color_mode, which only the bridge's optimistic state carries).
+  void Complete(const std::string& ieee, const nlohmann::json& command, const Done& done) {
+    bool fail;
+    {
+      std::lock_guard lock(mu_);
+      fail = fail_commands_;
+    }
+    if (fail) return done(DeadlineExceededError("AF_DATA_CONFIRM timed out (simulated)"));
+    nlohmann::json report = command;
+    report.erase("transition");
+    if (report.contains("state") && report["state"] == "TOGGLE") report.erase("state");
+    Report(ieee, report, 200);
+    done(OkStatus());
+  }
+
   mqtt::bridge::NetworkEvents Events() const {
     std::lock_guard lock(mu_);
     return events_;
@@ -190,6 +221,14 @@ class InMemoryNetwork : public mqtt::bridge::ZigbeeNetworkView {
   std::vector<Command> reads_;
   bool hold_commands_ = false;
   bool fail_commands_ = false;
+  struct HeldCommand {
+    std::string ieee;
+    nlohmann::json command;
+    Done done;
+  };
+  std::vector<HeldCommand> held_;
+  bool hold_renames_ = false;
+  size_t rename_calls_ = 0;
 };
 
 }  // namespace edged::test
