@@ -173,7 +173,8 @@ class Bridge::Impl {
                             .Name("edged_zigbee_bridge_rejected_messages_total")
                             .Help("MQTT messages the bridge rejected, by reason")
                             .Register(*registry);
-    for (const char* reason : {"oversized", "malformed", "unknown_device", "invalid_command", "command_failed"}) {
+    for (const char* reason : {"oversized", "malformed", "unknown_device", "invalid_command", "command_failed",
+                               "device_busy"}) {
       rejected_[reason] = &rejected_family_->Add({{"reason", reason}});
     }
     requests_family_ = &prometheus::BuildCounter()
@@ -272,7 +273,12 @@ class Bridge::Impl {
     prometheus::Gauge* last_seen_gauge = nullptr;
     prometheus::Gauge* lqi_gauge = nullptr;
     prometheus::Gauge* available_gauge = nullptr;
+    int commands_in_flight = 0;  // sent to the network, outcome not back yet
   };
+
+  // A device that stopped answering takes 10 s per command to fail; its queue stays this short, so a
+  // user's repeated taps are refused at once instead of piling up and running minutes later.
+  static constexpr int kMaxCommandsInFlight = 8;
 
   // ---- publishing helpers (callers hold mu_) ----
 
@@ -989,6 +995,21 @@ class Bridge::Impl {
         *st = v;
       }
     }
+    {
+      std::lock_guard lock(mu_);
+      auto it = devices_.find(ieee);
+      if (it == devices_.end()) {
+        Reject("unknown_device", fmt::format("Entity '{}' is unknown", work.name));
+        return;
+      }
+      if (it->second.commands_in_flight >= kMaxCommandsInFlight) {
+        Reject("device_busy", fmt::format("Publish '{}' to '{}' failed: {} earlier commands are still waiting for "
+                                          "the device (out of range, or without power?)",
+                                          verb, work.name, kMaxCommandsInFlight));
+        return;
+      }
+      ++it->second.commands_in_flight;
+    }
     // The worker does not wait for the device: one that stopped answering must not hold up commands to
     // the others or the bridge requests. The outcome comes back on the network's thread.
     json optimistic_state = set && optimistic ? OptimisticState(command, cached) : json::object();
@@ -1005,14 +1026,14 @@ class Bridge::Impl {
 
   void OnCommandDone(const Status& sent, const std::string& verb, const std::string& name, const std::string& ieee,
                      const json& optimistic_state) {
+    std::lock_guard lock(mu_);
+    auto it = devices_.find(ieee);
+    if (it != devices_.end() && it->second.commands_in_flight > 0) --it->second.commands_in_flight;
     if (!sent.ok()) {
       Reject("command_failed", fmt::format("Publish '{}' to '{}' failed: '{}'", verb, name, sent.message()));
       return;
     }
-    if (optimistic_state.empty()) return;
-    std::lock_guard lock(mu_);
-    auto it = devices_.find(ieee);
-    if (it == devices_.end()) return;
+    if (optimistic_state.empty() || it == devices_.end()) return;
     for (auto kv = optimistic_state.begin(); kv != optimistic_state.end(); ++kv) it->second.state[kv.key()] = kv.value();
     UpdateStateMetricsLocked(it->second, optimistic_state);
     PublishStateLocked(it->second);

@@ -520,9 +520,18 @@ TEST_F(BridgeTest, ADeviceThatStopsAnsweringHoldsUpNothingElse) {
   net_.Report(kClimate, {{"temperature", 19.5}}, 100);
   ASSERT_TRUE(probe_->WaitFor("zigbee2mqtt/climate", test::PayloadContains(R"("temperature":19.5)")));
   EXPECT_FALSE(probe_->WaitFor("zigbee2mqtt/plug", test::PayloadContains(R"("state":"OFF")"), milliseconds(200)));
-  // The acknowledgement comes late: the state follows it then.
+  // Its queue stays short: with 8 commands waiting, more taps are refused at once, and said so.
+  for (int i = 0; i < 9; ++i) ASSERT_TRUE(probe_->Publish("zigbee2mqtt/plug/set", R"({"state":"OFF"})").ok());
+  ASSERT_TRUE(net_.WaitForCommands(8, milliseconds(3000)));
+  auto busy = probe_->WaitFor("zigbee2mqtt/bridge/logging", test::PayloadContains("still waiting for the device"));
+  ASSERT_TRUE(busy) << probe_->Dump();
+  EXPECT_EQ(MetricValue(registry_, "edged_zigbee_bridge_rejected_messages_total", {{"reason", "device_busy"}}), 2);
+  EXPECT_EQ(net_.commands().size(), 8u);
+  // The acknowledgements come late: the state follows them then, and the queue is free again.
   net_.HoldCommands(false);
   EXPECT_TRUE(probe_->WaitFor("zigbee2mqtt/plug", test::PayloadContains(R"("state":"OFF")"))) << probe_->Dump();
+  ASSERT_TRUE(probe_->Publish("zigbee2mqtt/plug/set", R"({"state":"ON"})").ok());
+  EXPECT_TRUE(probe_->WaitFor("zigbee2mqtt/plug", test::PayloadContains(R"("state":"ON")"))) << probe_->Dump();
 }
 
 // Random and malformed payloads at every topic the bridge subscribes to, for a bounded time: the
