@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -120,6 +122,35 @@ std::vector<std::string> Payloads(const std::vector<Message>& messages) {
   for (const auto& m : messages) out.push_back(m.payload);
   return out;
 }
+
+// A TCP socket listening on a port of the loopback address that the kernel picked; closed on scope exit.
+class LoopbackListener {
+ public:
+  LoopbackListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof addr;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 8) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+      ADD_FAILURE() << "cannot listen on 127.0.0.1: " << std::strerror(errno);
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~LoopbackListener() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  LoopbackListener(const LoopbackListener&) = delete;
+  LoopbackListener& operator=(const LoopbackListener&) = delete;
+  int fd() const { return fd_; }
+  std::string server() const { return "mqtt://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 TEST(MqttClient, ConnectsAnnouncesOnlineRoundTripsAndGoesOfflineOnStop) {
   auto broker = StartBroker();
@@ -420,21 +451,14 @@ TEST(MqttClient, SkipsItsOwnMessagesOnlyOnSubscriptionsThatAskForIt) {
 // for one: like mosquitto 1.5 it refuses a v5 CONNECT with a 3.1.1 CONNACK "unacceptable protocol
 // version" and accepts a 3.1.1 CONNECT.
 TEST(MqttClient, FallsBackToMqtt311WhenTheBrokerPredatesMqtt5) {
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof addr;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 8), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+  LoopbackListener listener;
+  ASSERT_GE(listener.fd(), 0);
   std::mutex mu;
   std::vector<int> levels;  // the protocol level of each CONNECT
   std::vector<int> open_connections;
   std::thread broker([&] {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      int connection = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      int connection = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC);
       if (connection < 0) return;
       unsigned char connect[256];
       // Fixed header (2 bytes for a short CONNECT), then "\0\4MQTT" and the level byte.
@@ -457,33 +481,25 @@ TEST(MqttClient, FallsBackToMqtt311WhenTheBrokerPredatesMqtt5) {
     }
   });
   config::MqttConfig config;
-  config.server = "mqtt://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  config.server = listener.server();
   config.client_id = "edged_v311";
   auto client = MakeClient(config);
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->Start().ok());
   EXPECT_TRUE(WaitUntil([&] { return client->connected(); }, milliseconds(3000))) << client->health().message;
   client->Stop();
-  ::shutdown(listener, SHUT_RDWR);
+  ::shutdown(listener.fd(), SHUT_RDWR);  // ends a pending accept
   broker.join();
-  ::close(listener);
   for (int connection : open_connections) ::close(connection);
   EXPECT_EQ(levels, (std::vector<int>{5, 4}));
 }
 
 TEST(MqttClient, StopsWithinTwoSecondsWhileAConnectHangs) {
   // A socket that listens but never accepts: TCP connects (into the backlog), no CONNACK ever comes.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof addr;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length), 0);
+  LoopbackListener listener;
+  ASSERT_GE(listener.fd(), 0);
   config::MqttConfig config;
-  config.server = "mqtt://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  config.server = listener.server();
   config.client_id = "edged_stop_hang";
   auto client = MakeClient(config);
   ASSERT_TRUE(client);
@@ -494,7 +510,6 @@ TEST(MqttClient, StopsWithinTwoSecondsWhileAConnectHangs) {
   auto start = Clock::now();
   client->Stop();
   EXPECT_LT(Clock::now() - start, seconds(2));
-  ::close(fd);
 }
 
 TEST(MqttClient, DetectsAHungBrokerByKeepaliveWithoutBlockingPublish) {
