@@ -481,8 +481,6 @@ class Client::Impl {
       int loop_errno = errno;
       if (connack_seen_) break;
       if (rc != MOSQ_ERR_SUCCESS) {
-        // A broker from before MQTT 5 answers a v5 CONNECT with a 3.1.1 refusal that does not parse.
-        if (rc == MOSQ_ERR_MALFORMED_PACKET || rc == MOSQ_ERR_PROTOCOL) return FallBackToV311();
         failure_ = DescribeConnectError(rc, disconnect_errno_ != 0 ? disconnect_errno_ : loop_errno);
         return false;
       }
@@ -496,7 +494,9 @@ class Client::Impl {
     }
     if (connack_code_ != 0) {
       const bool v5 = protocol_ == MQTT_PROTOCOL_V5;
-      if (connack_code_ == (v5 ? MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION : 1) && v5) return FallBackToV311();
+      // A broker from before MQTT 5 refuses a v5 CONNECT with a 3.1.1 CONNACK that libmosquitto reports
+      // as this reason code.
+      if (v5 && connack_code_ == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION) return FallBackToV311();
       std::string reason = v5 ? mosquitto_reason_string(connack_code_) : mosquitto_connack_string(connack_code_);
       if (!reason.empty() && reason.back() == '.') reason.pop_back();  // 3.1.1's strings end in one
       failure_ = fmt::format("refused the connection: {}", reason);

@@ -117,6 +117,19 @@ std::unique_ptr<Client> MakeClient(const config::MqttConfig& config, prometheus:
   return std::move(client).value();
 }
 
+// A client of `server` (a LoopbackListener's), started; for the tests whose peer is not mosquitto.
+std::unique_ptr<Client> StartClientAt(const std::string& server, const std::string& client_id) {
+  config::MqttConfig config;
+  config.server = server;
+  config.client_id = client_id;
+  auto client = MakeClient(config);
+  if (client && !client->Start().ok()) {
+    ADD_FAILURE() << "Start() failed";
+    return nullptr;
+  }
+  return client;
+}
+
 std::vector<std::string> Payloads(const std::vector<Message>& messages) {
   std::vector<std::string> out;
   for (const auto& m : messages) out.push_back(m.payload);
@@ -480,12 +493,8 @@ TEST(MqttClient, FallsBackToMqtt311WhenTheBrokerPredatesMqtt5) {
       }
     }
   });
-  config::MqttConfig config;
-  config.server = listener.server();
-  config.client_id = "edged_v311";
-  auto client = MakeClient(config);
+  auto client = StartClientAt(listener.server(), "edged_v311");
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->Start().ok());
   EXPECT_TRUE(WaitUntil([&] { return client->connected(); }, milliseconds(3000))) << client->health().message;
   client->Stop();
   ::shutdown(listener.fd(), SHUT_RDWR);  // ends a pending accept
@@ -498,12 +507,8 @@ TEST(MqttClient, StopsWithinTwoSecondsWhileAConnectHangs) {
   // A socket that listens but never accepts: TCP connects (into the backlog), no CONNACK ever comes.
   LoopbackListener listener;
   ASSERT_GE(listener.fd(), 0);
-  config::MqttConfig config;
-  config.server = listener.server();
-  config.client_id = "edged_stop_hang";
-  auto client = MakeClient(config);
+  auto client = StartClientAt(listener.server(), "edged_stop_hang");
   ASSERT_TRUE(client);
-  ASSERT_TRUE(client->Start().ok());
   std::this_thread::sleep_for(milliseconds(300));
   EXPECT_FALSE(client->connected());
   EXPECT_NE(client->health().message.find("connecting to broker"), std::string::npos) << client->health().message;
