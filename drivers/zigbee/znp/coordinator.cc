@@ -229,6 +229,13 @@ void ZnpCoordinator::Run() {
       open = link_->is_open();
     }
     if (!open) {
+      // A failed write closes the link on the writer's thread; the loss is reported here, once.
+      bool was_up;
+      {
+        std::lock_guard lock(mu_);
+        was_up = up_;
+      }
+      if (was_up) LinkLost(UnavailableError(fmt::format("{}: the link closed after a failed write", Describe())));
       Status st;
       {
         std::lock_guard lock(link_mu_);
